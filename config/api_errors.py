@@ -1,0 +1,85 @@
+"""One place that turns errors into the API's JSON shape: {"code", "detail", ...}."""
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from store.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client should wait before retrying when the database is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+_DRF_CODES = {
+    exceptions.ParseError: "malformed_json",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.NotFound: "not_found",
+    exceptions.Throttled: "throttled",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+}
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, dict):
+        for field, value in detail.items():
+            message = _first_message(value)
+            return message if field == "non_field_errors" else f"{field}: {message}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    """Map domain, DRF and database errors to JSON with a stable `code`."""
+    if isinstance(exc, DomainError):
+        return Response(exc.as_dict(), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, exceptions.ValidationError):
+        return Response(
+            {"code": "invalid_input", "detail": _first_message(exc.detail), "errors": exc.detail},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, exceptions.APIException):
+        code = next(
+            (code for cls, code in _DRF_CODES.items() if isinstance(exc, cls)),
+            exc.default_code,
+        )
+        response = Response({"code": code, "detail": str(exc.detail)}, status=exc.status_code)
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            response["Retry-After"] = str(int(exc.wait) + 1)
+        return response
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc)
+        response = Response(
+            {"code": "unavailable", "detail": "The database is unavailable; try again shortly."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    return None
+
+
+def not_found(request, exception=None):
+    """Answer unknown API URLs with JSON; other paths keep Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": "No such resource."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """Answer unhandled API errors with JSON, never an HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"code": "server_error", "detail": "Internal server error."}, status=500
+        )
+    return defaults.server_error(request)

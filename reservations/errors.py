@@ -1,0 +1,39 @@
+"""Errors of holds and checkout."""
+
+from store.errors import DomainError
+
+
+class InsufficientStock(DomainError):
+    code = "insufficient_stock"
+    status = 409
+    default_detail = "Not enough stock to hold that quantity."
+
+
+class ItemNotFound(DomainError):
+    code = "item_not_found"
+    status = 404
+    default_detail = "This cart has no line for that product."
+
+
+class CartEmpty(DomainError):
+    code = "cart_empty"
+    status = 409
+    default_detail = "The cart has no items to check out."
+
+
+class CheckoutShort(DomainError):
+    code = "insufficient_stock"
+    status = 409
+    default_detail = "Some lines expired and there is no longer enough stock for them."
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = 422
+    default_detail = "This Idempotency-Key was already used for another cart."
+
+
+class InvalidIdempotencyKey(DomainError):
+    code = "invalid_idempotency_key"
+    status = 400
+    default_detail = "Idempotency-Key must be 1 to 255 printable ASCII characters."

@@ -1,0 +1,60 @@
+"""Stock holds: the units a cart keeps aside until checkout or expiry."""
+
+from django.db import models
+from django.db.models import Q
+
+
+class Reservation(models.Model):
+    """One cart line and the stock it holds.
+
+    Status `active` means the units are counted in `Inventory.reserved`; once
+    `expires_at` has passed they are free stock all the same, and the next writer on the
+    product (or the release task) moves the row to `expired` and takes the units out of
+    `reserved`. An `expired` line stays in the cart: checkout buys it from free stock if
+    there is enough. `released` (removed by the shopper) and `consumed` (checked out) are
+    terminal.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        RELEASED = "released", "Released"
+        CONSUMED = "consumed", "Consumed"
+
+    cart = models.ForeignKey("store.Cart", on_delete=models.CASCADE, related_name="holds")
+    product = models.ForeignKey("store.Product", on_delete=models.PROTECT, related_name="holds")
+    quantity = models.PositiveIntegerField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="reservation_quantity_gt_0"),
+            # One open line per cart and product. It covers `expired` too, so a line that
+            # the release task expired is the same row the shopper renews.
+            models.UniqueConstraint(
+                fields=["cart", "product"],
+                condition=Q(status__in=["active", "expired"]),
+                name="reservation_one_open_line_per_cart_product",
+            ),
+        ]
+        indexes = [
+            # Expired backlog of one product: the availability read and the reclaim.
+            models.Index(
+                fields=["product", "expires_at"],
+                condition=Q(status="active"),
+                name="reservation_active_prod_exp",
+            ),
+            # The release task's sweep in expiry order.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active"),
+                name="reservation_active_exp",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x product {self.product_id} ({self.status})"

@@ -1,0 +1,126 @@
+"""Turn a cart's holds into an order, once."""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused
+from reservations.models import Reservation
+from reservations.services.reclaim import expired_reclaim, free_units
+from store.models import Cart, Inventory, Order, OrderLine
+
+
+@dataclass(frozen=True)
+class ShortLine:
+    product_id: int
+    sku: str
+    requested: int
+    available: int
+
+
+def _consume_held(*, product_id: int, units: int) -> None:
+    # An active line's units are in `reserved`, live or expired-but-unreclaimed: nobody
+    # else can have them, so they leave the shelf and the counter together.
+    Inventory.objects.filter(pk=product_id).update(
+        on_hand=F("on_hand") - units, reserved=F("reserved") - units
+    )
+
+
+def _buy_free(*, product_id: int, units: int, now: datetime) -> bool:
+    """Take `units` from free stock for a line whose hold was reclaimed."""
+    take = Inventory.objects.filter(pk=product_id, reserved__lte=F("on_hand") - units)
+    if take.update(on_hand=F("on_hand") - units):
+        return True
+    if expired_reclaim(product_id=product_id, now=now):
+        return bool(take.update(on_hand=F("on_hand") - units))
+    return False
+
+
+def _key_owner(idempotency_key: str | None, cart: Cart) -> None:
+    if idempotency_key and (
+        Order.objects.filter(idempotency_key=idempotency_key).exclude(cart=cart).exists()
+    ):
+        raise IdempotencyKeyReused()
+
+
+def _checkout(*, cart: Cart, idempotency_key: str | None, now: datetime) -> tuple[Order, bool]:
+    _key_owner(idempotency_key, cart)
+    with transaction.atomic():
+        # The cart lock makes checkout once-only: a concurrent call waits here, then finds
+        # the order.
+        cart = Cart.objects.select_for_update().get(pk=cart.pk)
+        if cart.status == Cart.Status.CHECKED_OUT:
+            return Order.objects.get(cart=cart), False
+
+        lines = list(
+            Reservation.objects.select_for_update(of=("self",))
+            .filter(cart=cart, status__in=(Reservation.Status.ACTIVE, Reservation.Status.EXPIRED))
+            .select_related("product")
+            .order_by("product_id")
+        )
+        if not lines:
+            raise CartEmpty()
+
+        short: list[ShortLine] = []
+        # Products are touched in ascending pk order, like every other writer.
+        for line in lines:
+            if line.status == Reservation.Status.ACTIVE:
+                _consume_held(product_id=line.product_id, units=line.quantity)
+            elif not (
+                line.product.is_active
+                and _buy_free(product_id=line.product_id, units=line.quantity, now=now)
+            ):
+                available = (
+                    free_units(product_id=line.product_id, now=now)
+                    if line.product.is_active
+                    else 0
+                )
+                short.append(
+                    ShortLine(line.product_id, line.product.sku, line.quantity, max(available, 0))
+                )
+        if short:
+            raise CheckoutShort(lines=[asdict(s) for s in short])
+
+        Reservation.objects.filter(pk__in=[line.pk for line in lines]).update(
+            status=Reservation.Status.CONSUMED, updated_at=now
+        )
+        total = sum((line.product.price * line.quantity for line in lines), Decimal("0"))
+        order = Order.objects.create(cart=cart, idempotency_key=idempotency_key, total=total)
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product_id=line.product_id,
+                sku=line.product.sku,
+                quantity=line.quantity,
+                unit_price=line.product.price,
+                line_total=line.product.price * line.quantity,
+            )
+            for line in lines
+        )
+        Cart.objects.filter(pk=cart.pk).update(
+            status=Cart.Status.CHECKED_OUT, expires_at=None, updated_at=now
+        )
+        return order, True
+
+
+def checkout(
+    *, cart: Cart, idempotency_key: str | None = None, now: datetime | None = None
+) -> tuple[Order, bool]:
+    """Check the cart out; return the order and whether this call created it.
+
+    Active lines are consumed; lines whose hold was reclaimed are bought from free stock if
+    there is enough. Otherwise CheckoutShort lists every short line and nothing changes.
+    A repeated or concurrent checkout of the cart returns the same order.
+    """
+    now = now or timezone.now()
+    try:
+        return _checkout(cart=cart, idempotency_key=idempotency_key, now=now)
+    except IntegrityError:
+        # Two carts raced with one Idempotency-Key; the loser gets the reuse error.
+        if idempotency_key and Order.objects.filter(idempotency_key=idempotency_key).exists():
+            raise IdempotencyKeyReused() from None
+        raise

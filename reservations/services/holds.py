@@ -1,0 +1,147 @@
+"""Set and remove the stock a cart holds."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from reservations.errors import InsufficientStock, ItemNotFound
+from reservations.models import Reservation
+from reservations.services.reclaim import expired_reclaim, free_units
+from store.errors import CartClosed, InvalidQuantity, ProductNotFound
+from store.models import Cart, Inventory, Product
+
+OPEN_LINE = (Reservation.Status.ACTIVE, Reservation.Status.EXPIRED)
+
+
+def _ttl() -> timedelta:
+    return timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
+
+
+def _validate_quantity(quantity: object) -> int:
+    if (
+        not isinstance(quantity, int)
+        or isinstance(quantity, bool)
+        or not 0 <= quantity <= settings.RESERVATION_MAX_QUANTITY
+    ):
+        raise InvalidQuantity(
+            f"Quantity must be a whole number from 0 to {settings.RESERVATION_MAX_QUANTITY}.",
+            max_quantity=settings.RESERVATION_MAX_QUANTITY,
+        )
+    return quantity
+
+
+def cart_lock(*, cart_id) -> Cart:
+    """Lock an open cart for the rest of the transaction; every cart write starts here."""
+    cart = Cart.objects.select_for_update().get(pk=cart_id)
+    if cart.status != Cart.Status.OPEN:
+        raise CartClosed()
+    return cart
+
+
+def _line_lock(*, cart: Cart, product_id: int) -> Reservation | None:
+    return (
+        Reservation.objects.select_for_update()
+        .filter(cart=cart, product_id=product_id, status__in=OPEN_LINE)
+        .first()
+    )
+
+
+def _reserve(*, product_id: int, units: int, now: datetime, own_line_id: int | None) -> bool:
+    """Add `units` to the product's reserved counter if free stock allows it.
+
+    The conditional UPDATE is the availability check and the increment in one atomic
+    statement; it is the only statement of a hold that locks the product row. When it
+    finds too little, expired holds of other carts are reclaimed and it is tried once more.
+    """
+    reserve = Inventory.objects.filter(pk=product_id, reserved__lte=F("on_hand") - units)
+    if reserve.update(reserved=F("reserved") + units):
+        return True
+    if expired_reclaim(product_id=product_id, now=now, exclude_id=own_line_id):
+        return bool(reserve.update(reserved=F("reserved") + units))
+    return False
+
+
+def _renew_cart(*, cart: Cart, now: datetime, expires_at: datetime, keep_open: bool) -> None:
+    """Slide the expiry of the cart's live holds; expired ones are not revived here."""
+    renewed = Reservation.objects.filter(
+        cart=cart, status=Reservation.Status.ACTIVE, expires_at__gt=now
+    ).update(expires_at=expires_at, updated_at=now)
+    cart.expires_at = expires_at if (renewed or keep_open) else None
+    Cart.objects.filter(pk=cart.pk).update(expires_at=cart.expires_at, updated_at=now)
+
+
+def hold_set(
+    *, cart: Cart, product: Product, quantity: int, now: datetime | None = None
+) -> Reservation | None:
+    """Set the units of `product` that `cart` holds; 0 removes the line.
+
+    Any change renews the cart's live holds (sliding expiry). The line's own units, live or
+    expired but not yet reclaimed, count for the cart: only the difference is taken from
+    free stock. Raises InsufficientStock, with the quantity the cart could hold, and
+    changes nothing when the stock is not there.
+    """
+    now = now or timezone.now()
+    quantity = _validate_quantity(quantity)
+    if quantity > 0 and not product.is_active:
+        raise ProductNotFound()
+    expires_at = now + _ttl()
+
+    with transaction.atomic():
+        cart = cart_lock(cart_id=cart.pk)
+        line = _line_lock(cart=cart, product_id=product.pk)
+        # Units of this line still counted in `reserved`. If the line expired but was not
+        # reclaimed, they are free stock that nobody else can have taken: another writer
+        # must reclaim the row first, and we hold its lock. So checking
+        # `on_hand - reserved >= quantity - held` is exactly "give them back, then check
+        # the whole quantity like a new hold"; an expired hold is never revived unchecked.
+        held = line.quantity if line and line.status == Reservation.Status.ACTIVE else 0
+        delta = quantity - held
+
+        if quantity == 0:
+            if line is not None:
+                line.status = Reservation.Status.RELEASED
+                line.save(update_fields=["status", "updated_at"])
+        elif line is None:
+            line = Reservation.objects.create(
+                cart=cart, product=product, quantity=quantity, expires_at=expires_at
+            )
+        else:
+            line.quantity = quantity
+            line.expires_at = expires_at
+            line.status = Reservation.Status.ACTIVE
+            line.save(update_fields=["quantity", "expires_at", "status", "updated_at"])
+
+        _renew_cart(cart=cart, now=now, expires_at=expires_at, keep_open=quantity > 0)
+
+        # Last: the product row is locked from here to the commit.
+        if delta > 0:
+            own_line_id = line.pk if line is not None else None
+            if not _reserve(product_id=product.pk, units=delta, now=now, own_line_id=own_line_id):
+                available = free_units(product_id=product.pk, now=now) + held
+                # The exception rolls the whole transaction back.
+                raise InsufficientStock(
+                    f"Only {available} of {product.sku} can be held.",
+                    product_id=product.pk,
+                    sku=product.sku,
+                    requested=quantity,
+                    available=max(available, 0),
+                )
+        elif delta < 0:
+            Inventory.objects.filter(pk=product.pk).update(reserved=F("reserved") + delta)
+
+    return line if quantity > 0 else None
+
+
+def hold_remove(*, cart: Cart, product: Product, now: datetime | None = None) -> None:
+    """Remove the cart's line for `product` and give its units back."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = cart_lock(cart_id=cart.pk)
+        if not Reservation.objects.filter(
+            cart=locked, product_id=product.pk, status__in=OPEN_LINE
+        ).exists():
+            raise ItemNotFound(product_id=product.pk)
+        hold_set(cart=locked, product=product, quantity=0, now=now)

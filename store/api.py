@@ -1,0 +1,154 @@
+"""Storefront API v1: thin views over the services and selectors."""
+
+import re
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reservations import services as hold_services
+from reservations.errors import InvalidIdempotencyKey
+from reservations.selectors import cart_lines, products_with_availability
+from store.errors import InvalidInput, InvalidQuantity, ProductNotFound
+from store.models import Cart, Order, Product
+from store.selectors import cart_get_for_token
+from store.serializers import (
+    CartCreatedOutput,
+    CartItemInput,
+    CartOutput,
+    ErrorOutput,
+    OrderOutput,
+    ProductOutput,
+)
+from store.services import cart_create
+
+CART_TOKEN = OpenApiParameter(
+    "X-Cart-Token", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    description="The token returned when the cart was created.",
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="Optional client key; a repeated checkout returns the same order.",
+)
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+ERRORS = {400: ErrorOutput, 404: ErrorOutput, 409: ErrorOutput}
+
+
+def _product_or_404(product_id: str) -> Product:
+    try:
+        pk = int(product_id)
+    except ValueError:
+        raise ProductNotFound() from None
+    product = Product.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
+    if product is None:
+        raise ProductNotFound()
+    return product
+
+
+def _cart_response(request, cart: Cart, *, status_code=status.HTTP_200_OK, token=None):
+    now = timezone.now()
+    if cart.status == Cart.Status.OPEN:
+        lines = list(cart_lines(cart=cart))
+        order_id = None
+    else:
+        lines = list(cart.holds.filter(status="consumed").select_related("product"))
+        order_id = Order.objects.filter(cart=cart).values_list("id", flat=True).first()
+    context = {"now": now, "lines": lines, "order_id": order_id}
+    if token is None:
+        return Response(CartOutput(cart, context=context).data, status=status_code)
+    cart.token = token
+    return Response(CartCreatedOutput(cart, context=context).data, status=status_code)
+
+
+def _order_data(order: Order) -> dict:
+    order = Order.objects.prefetch_related("lines").get(pk=order.pk)
+    return OrderOutput(order).data
+
+
+def _cart(request, cart_id: str) -> Cart:
+    return cart_get_for_token(cart_id=cart_id, token=request.headers.get("X-Cart-Token"))
+
+
+class ProductListApi(APIView):
+    @extend_schema(responses={200: ProductOutput(many=True)}, operation_id="products_list")
+    def get(self, request):
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(products_with_availability(), request, view=self)
+        return paginator.get_paginated_response(ProductOutput(page, many=True).data)
+
+
+class ProductDetailApi(APIView):
+    @extend_schema(responses={200: ProductOutput, 404: ErrorOutput})
+    def get(self, request, product_id: str):
+        product = _product_or_404(product_id)
+        product = products_with_availability().filter(pk=product.pk).first()
+        if product is None:
+            raise ProductNotFound()
+        return Response(ProductOutput(product).data)
+
+
+class CartCreateApi(APIView):
+    @extend_schema(request=None, responses={201: CartCreatedOutput})
+    def post(self, request):
+        cart, token = cart_create()
+        return _cart_response(request, cart, status_code=status.HTTP_201_CREATED, token=token)
+
+
+class CartDetailApi(APIView):
+    @extend_schema(parameters=[CART_TOKEN], responses={200: CartOutput, 404: ErrorOutput})
+    def get(self, request, cart_id: str):
+        return _cart_response(request, _cart(request, cart_id))
+
+
+class CartItemApi(APIView):
+    @extend_schema(
+        parameters=[CART_TOKEN], request=CartItemInput, responses={200: CartOutput, **ERRORS}
+    )
+    def put(self, request, cart_id: str, product_id: str):
+        cart = _cart(request, cart_id)
+        if not isinstance(request.data, dict):
+            raise InvalidInput("The body must be a JSON object like {\"quantity\": 2}.")
+        data = CartItemInput(data=request.data)
+        if not data.is_valid():
+            errors = data.errors
+            detail = errors.get("quantity", ["Invalid quantity."])[0]
+            raise InvalidQuantity(f"quantity: {detail}", errors=errors)
+        product = _product_or_404(product_id)
+        hold_services.hold_set(
+            cart=cart, product=product, quantity=data.validated_data["quantity"]
+        )
+        cart.refresh_from_db()
+        return _cart_response(request, cart)
+
+    @extend_schema(parameters=[CART_TOKEN], request=None, responses={200: CartOutput, **ERRORS})
+    def delete(self, request, cart_id: str, product_id: str):
+        cart = _cart(request, cart_id)
+        product = _product_or_404(product_id)
+        hold_services.hold_remove(cart=cart, product=product)
+        cart.refresh_from_db()
+        return _cart_response(request, cart)
+
+
+class CartCheckoutApi(APIView):
+    @extend_schema(
+        parameters=[CART_TOKEN, IDEMPOTENCY_KEY],
+        request=None,
+        responses={201: OrderOutput, 200: OrderOutput, **ERRORS, 422: ErrorOutput},
+    )
+    def post(self, request, cart_id: str):
+        cart = _cart(request, cart_id)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not _IDEMPOTENCY_KEY_RE.match(key):
+            raise InvalidIdempotencyKey()
+        order, created = hold_services.checkout(cart=cart, idempotency_key=key)
+        response = Response(
+            _order_data(order), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+

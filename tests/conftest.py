@@ -1,0 +1,78 @@
+"""Fixtures shared by the whole suite. The suite runs on PostgreSQL and Redis."""
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+
+def pytest_configure(config):
+    # Every test runs on the real servers; a missing one is a failure, never a skip.
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        raise pytest.UsageError(f"the suite needs PostgreSQL (DATABASE_URL), got {engine}")
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The Redis the suite was given; a failure, not a skip, when it is down."""
+    import redis
+
+    url = os.environ["REDIS_URL"]
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {url} is not reachable: {exc}")
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def now():
+    """A fixed instant; tests move the clock by passing `now=` to services."""
+    return datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def ttl(settings):
+    settings.RESERVATION_TTL_SECONDS = 1800
+    return 1800
+
+
+class Clock:
+    """A movable `django.utils.timezone.now`, for tests that go through the API."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> datetime:
+        self.current += timedelta(seconds=seconds)
+        return self.current
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Freeze the clock that services and views read; `clock.advance(s)` moves it."""
+    from django.utils import timezone
+
+    frozen = Clock(timezone.now())
+    monkeypatch.setattr(timezone, "now", frozen)
+    return frozen

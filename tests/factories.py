@@ -1,0 +1,56 @@
+"""factory-boy factories for the domain models."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from reservations.models import Reservation
+from store.models import Cart, Inventory, Product
+from store.tokens import token_hash
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+        skip_postgeneration_save = True
+
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    price = Decimal("10.00")
+    is_active = True
+
+    @factory.post_generation
+    def on_hand(self, create, extracted, **kwargs):
+        """Create the stock row: `ProductFactory(on_hand=5)`."""
+        if create:
+            Inventory.objects.create(product=self, on_hand=extracted or 0)
+
+
+class CartFactory(factory.django.DjangoModelFactory):
+    """A cart whose token is `cart.token` (only on the factory's instance)."""
+
+    class Meta:
+        model = Cart
+
+    token = factory.Sequence(lambda n: f"test-token-{n:08d}")
+    token_hash = factory.LazyAttribute(lambda o: token_hash(o.token))
+
+    @classmethod
+    def _create(cls, model_class, *args, token=None, **kwargs):
+        cart = super()._create(model_class, *args, **kwargs)
+        cart.token = token
+        return cart
+
+
+class ReservationFactory(factory.django.DjangoModelFactory):
+    """A raw hold row. It does not move `Inventory.reserved`; use the services for that."""
+
+    class Meta:
+        model = Reservation
+
+    cart = factory.SubFactory(CartFactory)
+    product = factory.SubFactory(ProductFactory)
+    quantity = 1
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=30))
