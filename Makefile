@@ -1,0 +1,51 @@
+# stockhold developer tasks. GNU make.
+#
+#   make venv    create .venv and install the project with dev extras
+#   make run     migrate, seed the demo catalog and run the dev server
+#   make test    run pytest against throwaway PostgreSQL + Redis (ARGS="-k foo")
+#   make lint    ruff check
+#   make clean   remove .tmp/
+
+PYTHON ?= python3
+VENV   := .venv
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help venv run test lint clean
+
+help:
+	@echo "Targets:"
+	@echo "  venv   create $(VENV) (PYTHON=$(PYTHON), needs >= 3.11) and pip install -e '.[dev]'"
+	@echo "  run    migrate + seed_demo + runserver on 0.0.0.0:\$$PORT (default 8000)"
+	@echo "  test   pytest against throwaway PostgreSQL + Redis; extra pytest args via ARGS=\"...\""
+	@echo "  lint   ruff check ."
+	@echo "  clean  remove .tmp/"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+		echo "error: '$(PYTHON)' not found; Python >= 3.11 is required (set PYTHON=/path/to/python3.11+)" >&2; \
+		exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
+		echo "error: Python >= 3.11 is required, but '$(PYTHON)' is $$($(PYTHON) -c 'import platform; print(platform.python_version())')" >&2; \
+		echo "       install a newer Python or run: make PYTHON=/path/to/python3.11 ..." >&2; \
+		exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --upgrade pip
+	$(VENV)/bin/pip install -e '.[dev]'
+	@touch $@
+
+run: $(STAMP)
+	./scripts/run.sh
+
+test: $(STAMP)
+	./scripts/test.sh $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf .tmp/

@@ -1,0 +1,201 @@
+"""Holds: set, change, remove, expiry without any job."""
+
+from datetime import timedelta
+
+import pytest
+
+from reservations.errors import InsufficientStock, ItemNotFound
+from reservations.models import Reservation
+from reservations.selectors import availability_get, products_with_availability
+from reservations.services import hold_remove, hold_set
+from store.errors import CartClosed, InvalidQuantity, ProductNotFound
+from store.models import Inventory
+from tests.factories import CartFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _reserved(product) -> int:
+    return Inventory.objects.get(pk=product.pk).reserved
+
+
+def _active_units(product) -> int:
+    return sum(
+        Reservation.objects.filter(product=product, status="active").values_list(
+            "quantity", flat=True
+        )
+    )
+
+
+def test_hold_takes_units_from_availability(now, ttl):
+    product = ProductFactory(on_hand=5)
+    line = hold_set(cart=CartFactory(), product=product, quantity=2, now=now)
+    assert line.expires_at == now + timedelta(seconds=ttl)
+    assert availability_get(product=product, now=now) == 3
+    assert _reserved(product) == 2
+
+
+def test_raise_and_lower_move_only_the_difference(now):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=2, now=now)
+    hold_set(cart=cart, product=product, quantity=5, now=now)
+    assert _reserved(product) == 5
+    hold_set(cart=cart, product=product, quantity=1, now=now)
+    assert _reserved(product) == 1
+    assert Reservation.objects.filter(cart=cart).count() == 1
+
+
+def test_cart_own_live_hold_never_counts_against_it(now):
+    product = ProductFactory(on_hand=3)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=3, now=now)
+    # All 3 units are this cart's: setting 3 again or lowering must work.
+    hold_set(cart=cart, product=product, quantity=3, now=now)
+    hold_set(cart=cart, product=product, quantity=2, now=now)
+    assert availability_get(product=product, now=now) == 1
+
+
+def test_insufficient_stock_reports_what_the_cart_could_hold_and_changes_nothing(now):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    hold_set(cart=CartFactory(), product=product, quantity=3, now=now)
+    hold_set(cart=cart, product=product, quantity=1, now=now)
+    with pytest.raises(InsufficientStock) as excinfo:
+        hold_set(cart=cart, product=product, quantity=4, now=now + timedelta(seconds=5))
+    assert excinfo.value.extra["available"] == 2
+    assert excinfo.value.extra["requested"] == 4
+    assert _reserved(product) == 4
+    line = Reservation.objects.get(cart=cart)
+    assert (line.quantity, line.expires_at) == (1, now + timedelta(seconds=1800))
+
+
+def test_zero_removes_the_line_and_gives_units_back(now):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=4, now=now)
+    assert hold_set(cart=cart, product=product, quantity=0, now=now) is None
+    assert Reservation.objects.get(cart=cart).status == "released"
+    assert _reserved(product) == 0
+    assert availability_get(product=product, now=now) == 5
+
+
+def test_remove_line(now):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=2, now=now)
+    hold_remove(cart=cart, product=product, now=now)
+    assert _reserved(product) == 0
+    with pytest.raises(ItemNotFound):
+        hold_remove(cart=cart, product=product, now=now)
+
+
+def test_expired_hold_is_free_stock_without_any_job(now, ttl):
+    product = ProductFactory(on_hand=4)
+    hold_set(cart=CartFactory(), product=product, quantity=4, now=now)
+    assert availability_get(product=product, now=now + timedelta(seconds=ttl - 1)) == 0
+    at_expiry = now + timedelta(seconds=ttl)
+    assert availability_get(product=product, now=at_expiry) == 4
+    listed = products_with_availability(now=at_expiry).get(pk=product.pk)
+    assert (listed.available, listed.held, listed.on_hand) == (4, 0, 4)
+
+
+def test_another_cart_takes_expired_stock_and_each_hold_is_reclaimed_once(now, ttl):
+    product = ProductFactory(on_hand=4)
+    first, second = CartFactory(), CartFactory()
+    hold_set(cart=first, product=product, quantity=4, now=now)
+    later = now + timedelta(seconds=ttl + 1)
+    hold_set(cart=second, product=product, quantity=3, now=later)
+    assert Reservation.objects.get(cart=first).status == "expired"
+    assert _reserved(product) == 3 == _active_units(product)
+    assert availability_get(product=product, now=later) == 1
+
+
+def test_expired_line_is_renewed_only_with_a_stock_check(now, ttl):
+    product = ProductFactory(on_hand=4)
+    first, second = CartFactory(), CartFactory()
+    hold_set(cart=first, product=product, quantity=4, now=now)
+    later = now + timedelta(seconds=ttl + 1)
+    hold_set(cart=second, product=product, quantity=3, now=later)
+    # The first cart's line expired and its stock went to the second cart: renewing the
+    # same quantity is a new hold and fails; what is left can be held.
+    with pytest.raises(InsufficientStock) as excinfo:
+        hold_set(cart=first, product=product, quantity=4, now=later)
+    assert excinfo.value.extra["available"] == 1
+    hold_set(cart=first, product=product, quantity=1, now=later)
+    line = Reservation.objects.get(cart=first)
+    assert (line.status, line.quantity) == ("active", 1)
+    assert _reserved(product) == 4 == _active_units(product)
+
+
+def test_expired_but_unclaimed_line_can_be_renewed(now, ttl):
+    product = ProductFactory(on_hand=4)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=4, now=now)
+    later = now + timedelta(seconds=ttl + 60)
+    hold_set(cart=cart, product=product, quantity=4, now=later)
+    line = Reservation.objects.get(cart=cart)
+    assert line.expires_at == later + timedelta(seconds=ttl)
+    assert _reserved(product) == 4 == _active_units(product)
+    assert availability_get(product=product, now=later) == 0
+
+
+def test_any_change_slides_the_expiry_of_the_carts_live_holds(now, ttl):
+    p1, p2, p3 = ProductFactory(on_hand=5), ProductFactory(on_hand=5), ProductFactory(on_hand=5)
+    cart = CartFactory()
+    hold_set(cart=cart, product=p1, quantity=1, now=now)
+    hold_set(cart=cart, product=p2, quantity=1, now=now + timedelta(seconds=ttl + 1))
+    # p1 expired before that change and is not revived; a later change renews p2 only.
+    later = now + timedelta(seconds=ttl + 100)
+    hold_set(cart=cart, product=p3, quantity=1, now=later)
+    lines = {line.product_id: line for line in Reservation.objects.filter(cart=cart)}
+    assert lines[p1.pk].expires_at == now + timedelta(seconds=ttl)
+    assert lines[p2.pk].expires_at == later + timedelta(seconds=ttl)
+    assert lines[p3.pk].expires_at == later + timedelta(seconds=ttl)
+    cart.refresh_from_db()
+    assert cart.expires_at == later + timedelta(seconds=ttl)
+
+
+@pytest.mark.parametrize("quantity", [-1, 10_001, 2**63, 1.5, "2", True, None])
+def test_bad_quantities_are_refused(now, quantity):
+    product = ProductFactory(on_hand=5)
+    with pytest.raises(InvalidQuantity):
+        hold_set(cart=CartFactory(), product=product, quantity=quantity, now=now)
+    assert _reserved(product) == 0
+
+
+def test_inactive_product_cannot_be_held_but_can_be_removed(now):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=2, now=now)
+    product.is_active = False
+    product.save()
+    with pytest.raises(ProductNotFound):
+        hold_set(cart=cart, product=product, quantity=3, now=now)
+    hold_remove(cart=cart, product=product, now=now)
+    assert _reserved(product) == 0
+
+
+def test_checked_out_cart_cannot_change(now):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory(status="checked_out")
+    with pytest.raises(CartClosed):
+        hold_set(cart=cart, product=product, quantity=1, now=now)
+    assert _reserved(product) == 0
+
+
+def test_product_without_stock_row_is_simply_out_of_stock(now):
+    from store.models import Product
+
+    product = Product.objects.create(sku="NO-ROW", name="No row", price=1)
+    with pytest.raises(InsufficientStock) as excinfo:
+        hold_set(cart=CartFactory(), product=product, quantity=1, now=now)
+    assert excinfo.value.extra["available"] == 0
+
+
+def test_hold_hot_path_query_count(now, django_assert_num_queries):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    # savepoint, cart lock, line lock, insert, renew, cart update, inventory update, release
+    with django_assert_num_queries(8):
+        hold_set(cart=cart, product=product, quantity=1, now=now)
