@@ -39,6 +39,19 @@ def _request(base, method, path, body=None, token=None):
         return error.code, json.loads(error.read())
 
 
+def _wait_until_up(base: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/api/v1/health/", timeout=2)
+            return
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.poll() is not None else ""
+                pytest.fail(f"runserver did not start: {output}")
+            time.sleep(0.2)
+
+
 @pytest.fixture
 def server(django_db_setup, django_db_blocker, settings):
     """runserver on the test database, DEBUG off, holds that last TTL_SECONDS."""
@@ -63,16 +76,7 @@ def server(django_db_setup, django_db_blocker, settings):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/api/v1/health/", timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read().decode() if process.poll() is not None else ""
-                    pytest.fail(f"runserver did not start: {output}")
-                time.sleep(0.2)
+        _wait_until_up(base, process)
         yield base
     finally:
         process.terminate()

@@ -1,0 +1,76 @@
+"""The embedded default: SQLite under concurrent shoppers never answers "database is locked"."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tests.test_runserver import ROOT, _free_port, _request, _wait_until_up
+
+SHOPPERS = 24
+STOCK = 10
+
+
+@pytest.fixture
+def sqlite_server(tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "sqlite-test-secret",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    env.pop("REDIS_URL", None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [*manage, "set_stock", "HOT-1", str(STOCK), "--price", "5"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )
+    process = subprocess.Popen(
+        [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_concurrent_shoppers_on_sqlite_get_answers_not_locks(sqlite_server):
+    product_id = _request(sqlite_server, "GET", "/api/v1/products/")[1]["results"][0]["id"]
+    barrier = threading.Barrier(SHOPPERS)
+    outcomes: list[tuple[int, int | None]] = []
+
+    def shopper():
+        status, cart = _request(sqlite_server, "POST", "/api/v1/carts/")
+        barrier.wait(timeout=30)
+        status, _ = _request(
+            sqlite_server, "PUT", f"/api/v1/carts/{cart['id']}/items/{product_id}/",
+            {"quantity": 1}, cart["token"],
+        )
+        checkout_status = None
+        if status == 200:
+            checkout_status, _ = _request(
+                sqlite_server, "POST", f"/api/v1/carts/{cart['id']}/checkout/",
+                token=cart["token"],
+            )
+        outcomes.append((status, checkout_status))
+
+    threads = [threading.Thread(target=shopper) for _ in range(SHOPPERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == SHOPPERS
+    assert sorted(outcomes, key=str).count((200, 201)) == STOCK
+    assert [o for o in outcomes if o != (200, 201)] == [(409, None)] * (SHOPPERS - STOCK)
+    status, product = _request(sqlite_server, "GET", f"/api/v1/products/{product_id}/")
+    assert product["available"] == 0
