@@ -34,16 +34,18 @@ def expired_reclaim(
                 :RECLAIM_BATCH
             ]
         )
-        if not rows:
-            return freed
-        units = sum(quantity for _, quantity in rows)
-        Reservation.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-            status=Reservation.Status.EXPIRED, updated_at=now
-        )
-        Inventory.objects.filter(pk=product_id).update(reserved=F("reserved") - units)
-        freed += units
+        if rows:
+            Reservation.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                status=Reservation.Status.EXPIRED, updated_at=now
+            )
+            freed += sum(quantity for _, quantity in rows)
         if len(rows) < RECLAIM_BATCH:
-            return freed
+            break
+    # One counter update, after every hold row is locked: waiting for a hold row while
+    # holding the product row could deadlock with a sweep, which locks in that order too.
+    if freed:
+        Inventory.objects.filter(pk=product_id).update(reserved=F("reserved") - freed)
+    return freed
 
 
 def free_units(*, product_id: int, now: datetime) -> int:

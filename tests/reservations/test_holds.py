@@ -199,3 +199,19 @@ def test_hold_hot_path_query_count(now, django_assert_num_queries):
     # savepoint, cart lock, line lock, insert, renew, cart update, inventory update, release
     with django_assert_num_queries(8):
         hold_set(cart=cart, product=product, quantity=1, now=now)
+
+
+def test_reclaim_of_a_large_backlog_runs_in_rounds_and_frees_each_hold_once(
+    now, ttl, monkeypatch
+):
+    from reservations.services import reclaim
+
+    monkeypatch.setattr(reclaim, "RECLAIM_BATCH", 3)
+    product = ProductFactory(on_hand=7)
+    for _ in range(7):
+        hold_set(cart=CartFactory(), product=product, quantity=1, now=now)
+    later = now + timedelta(seconds=ttl)
+    assert reclaim.expired_reclaim(product_id=product.pk, now=later) == 7
+    assert reclaim.expired_reclaim(product_id=product.pk, now=later) == 0
+    assert _reserved(product) == 0
+    assert Reservation.objects.filter(status="expired").count() == 7
