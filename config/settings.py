@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_celery_beat",
     "store",
     "reservations",
     "monitoring",
@@ -166,6 +167,57 @@ SPECTACULAR_SETTINGS = {
 # --- Stock holds --------------------------------------------------------------------------
 RESERVATION_TTL_SECONDS = env.int("RESERVATION_TTL_SECONDS", default=1800)
 RESERVATION_MAX_QUANTITY = env.int("RESERVATION_MAX_QUANTITY", default=10_000)
+
+# --- Release task (Celery) ------------------------------------------------------------------
+RESERVATION_RELEASE_INTERVAL_SECONDS = env.int("RESERVATION_RELEASE_INTERVAL_SECONDS", default=60)
+RESERVATION_RELEASE_BATCH_SIZE = env.int("RESERVATION_RELEASE_BATCH_SIZE", default=1000)
+# A run stops starting new batches after this long; the soft and hard limits sit above it.
+RESERVATION_RELEASE_MAX_RUN_SECONDS = env.int("RESERVATION_RELEASE_MAX_RUN_SECONDS", default=45)
+RESERVATION_RELEASE_SOFT_TIME_LIMIT = env.int(
+    "RESERVATION_RELEASE_SOFT_TIME_LIMIT", default=RESERVATION_RELEASE_MAX_RUN_SECONDS + 30
+)
+RESERVATION_RELEASE_TIME_LIMIT = env.int(
+    "RESERVATION_RELEASE_TIME_LIMIT", default=RESERVATION_RELEASE_SOFT_TIME_LIMIT + 30
+)
+RESERVATION_RELEASE_MAX_RETRIES = env.int("RESERVATION_RELEASE_MAX_RETRIES", default=3)
+RESERVATION_RELEASE_RETRY_BACKOFF = env.int("RESERVATION_RELEASE_RETRY_BACKOFF", default=2)
+RESERVATION_RELEASE_RETRY_BACKOFF_MAX = env.int(
+    "RESERVATION_RELEASE_RETRY_BACKOFF_MAX", default=300
+)
+RESERVATION_RELEASE_RETRY_JITTER = env.bool("RESERVATION_RELEASE_RETRY_JITTER", default=True)
+
+# --- Celery -----------------------------------------------------------------------------------
+# Production: Redis. Embedded default: kombu's filesystem transport under var/, which
+# needs no server.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = BASE_DIR / "var" / "celery"
+    for _sub in ("queue", "processed", "control"):
+        (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir / "queue"),
+        "data_folder_out": str(_queue_dir / "queue"),
+        "processed_folder": str(_queue_dir / "processed"),
+        "control_folder": str(_queue_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Must exceed the longest retry countdown, or Redis redelivers a waiting retry.
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Task events on by default, so Flower sees every run, retry and failure.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Logging ------------------------------------------------------------------------------
 LOGGING = {

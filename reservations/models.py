@@ -58,3 +58,36 @@ class Reservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x product {self.product_id} ({self.status})"
+
+
+class ReleaseRun(models.Model):
+    """Heartbeat of the release task: one row per run, for monitoring and the admin."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    task_id = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    released = models.PositiveIntegerField(default=0)
+    units = models.PositiveIntegerField(default=0)
+    batches = models.PositiveIntegerField(default=0)
+    # True when the run stopped at its time budget with expired holds left for the next run.
+    more_left = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(
+                fields=["-finished_at"],
+                condition=Q(status="succeeded"),
+                name="releaserun_last_success",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"release run {self.started_at:%Y-%m-%d %H:%M:%S} {self.status}"
