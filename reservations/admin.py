@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.contrib import admin
 from django.utils import timezone
 
-from reservations.models import Reservation
+from reservations.models import ReleaseRun, Reservation
 from reservations.selectors import line_status
 
 
@@ -58,4 +58,30 @@ class ReservationAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReleaseRun)
+class ReleaseRunAdmin(admin.ModelAdmin):
+    """The release task's heartbeat: one row per run."""
+
+    list_display = [
+        "started_at", "finished_at", "status", "released", "units", "batches", "more_left",
+        "short_error",
+    ]
+    list_filter = ["status", "more_left"]
+    date_hierarchy = "started_at"
+    readonly_fields = [
+        "task_id", "started_at", "finished_at", "status", "released", "units", "batches",
+        "more_left", "error",
+    ]
+
+    @admin.display(description="Error")
+    def short_error(self, obj):
+        return obj.error[:120]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

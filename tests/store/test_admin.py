@@ -45,6 +45,7 @@ def shop(now):
         "/admin/reservations/reservation/?status__exact=active&expiry=expired",
         "/admin/reservations/reservation/?expiry=live",
         "/admin/reservations/reservation/?expiry=soon",
+        "/admin/reservations/releaserun/",
     ],
 )
 def test_changelists_render_with_a_bounded_number_of_queries(
