@@ -1,0 +1,53 @@
+"""Signal handlers that turn failures elsewhere into alerts."""
+
+import logging
+
+from monitoring.alerts import alert_send
+from reservations.tasks import RELEASE_TASK_NAME
+
+logger = logging.getLogger("stockhold.alerts")
+
+RELEASE_FAILED_KEY = "release_task_failed"
+
+
+def _exception_fields(exception) -> tuple[str, str]:
+    # Celery may hand over an UnpickleableExceptionWrapper; it keeps the original names.
+    exc_type = getattr(exception, "exc_cls_name", None) or type(exception).__name__
+    try:
+        exc_message = str(getattr(exception, "exc_message", None) or exception)
+    except Exception:  # noqa: BLE001 - an exception whose str() fails
+        exc_message = repr(type(exception))
+    return exc_type, exc_message
+
+
+def release_task_failed(sender=None, task_id=None, exception=None, **kwargs) -> None:
+    """Alert when the release task has failed for good.
+
+    Celery sends `task_failure` once per failed run, after its last retry: earlier
+    attempts raise `Retry` from autoretry and send `task_retry` instead. The signal is
+    sent while the task's request is still pushed, so `sender.request.retries` is the
+    number of retries the failed run had. Never raises.
+    """
+    try:
+        if getattr(sender, "name", None) != RELEASE_TASK_NAME:
+            return
+        request = getattr(sender, "request", None)
+        retries = getattr(request, "retries", None)
+        exc_type, exc_message = _exception_fields(exception)
+        alert_send(
+            key=RELEASE_FAILED_KEY,
+            title="release task failed",
+            message=f"{exc_type}: {exc_message} (task {task_id}, after {retries} retries)",
+            severity="error",
+            context={
+                "task_id": task_id,
+                "task_name": RELEASE_TASK_NAME,
+                "exception_type": exc_type,
+                "exception_message": exc_message,
+                "retries": retries,
+                "max_retries": getattr(sender, "max_retries", None),
+                "hostname": getattr(request, "hostname", None),
+            },
+        )
+    except Exception:  # noqa: BLE001 - a failing alert must not fail the worker
+        logger.exception("could not alert on a failed release task %s", task_id)
