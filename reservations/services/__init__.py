@@ -2,7 +2,7 @@
 
 from reservations.services.checkout import ShortLine, checkout
 from reservations.services.holds import cart_lock, hold_remove, hold_set
-from reservations.services.reclaim import expired_reclaim, free_units
+from reservations.services.reclaim import expired_reclaim, free_units, stock_take
 
 __all__ = [
     "ShortLine",
@@ -12,4 +12,5 @@ __all__ = [
     "free_units",
     "hold_remove",
     "hold_set",
+    "stock_take",
 ]

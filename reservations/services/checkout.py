@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused
 from reservations.models import Reservation
-from reservations.services.reclaim import expired_reclaim, free_units
+from reservations.services.reclaim import stock_take
 from store.models import Cart, Inventory, Order, OrderLine
 
 
@@ -28,16 +28,6 @@ def _consume_held(*, product_id: int, units: int) -> None:
     Inventory.objects.filter(pk=product_id).update(
         on_hand=F("on_hand") - units, reserved=F("reserved") - units
     )
-
-
-def _buy_free(*, product_id: int, units: int, now: datetime) -> bool:
-    """Take `units` from free stock for a line whose hold was reclaimed."""
-    take = Inventory.objects.filter(pk=product_id, reserved__lte=F("on_hand") - units)
-    if take.update(on_hand=F("on_hand") - units):
-        return True
-    if expired_reclaim(product_id=product_id, now=now):
-        return bool(take.update(on_hand=F("on_hand") - units))
-    return False
 
 
 def _key_owner(idempotency_key: str | None, cart: Cart) -> None:
@@ -70,17 +60,21 @@ def _checkout(*, cart: Cart, idempotency_key: str | None, now: datetime) -> tupl
         for line in lines:
             if line.status == Reservation.Status.ACTIVE:
                 _consume_held(product_id=line.product_id, units=line.quantity)
-            elif not (
-                line.product.is_active
-                and _buy_free(product_id=line.product_id, units=line.quantity, now=now)
-            ):
-                available = (
-                    free_units(product_id=line.product_id, now=now)
-                    if line.product.is_active
-                    else 0
+                continue
+            # The hold was reclaimed: buy the line from free stock, if there is enough.
+            free = (
+                stock_take(
+                    product_id=line.product_id,
+                    units=line.quantity,
+                    now=now,
+                    on_hand=F("on_hand") - line.quantity,
                 )
+                if line.product.is_active
+                else 0
+            )
+            if free is not None:
                 short.append(
-                    ShortLine(line.product_id, line.product.sku, line.quantity, max(available, 0))
+                    ShortLine(line.product_id, line.product.sku, line.quantity, max(free, 0))
                 )
         if short:
             raise CheckoutShort(lines=[asdict(s) for s in short])

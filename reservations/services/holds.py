@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from reservations.errors import InsufficientStock, ItemNotFound
 from reservations.models import Reservation
-from reservations.services.reclaim import expired_reclaim, free_units
+from reservations.services.reclaim import stock_take
 from store.errors import CartClosed, InvalidQuantity, ProductNotFound
 from store.models import Cart, Inventory, Product
 
@@ -47,21 +47,6 @@ def _line_lock(*, cart: Cart, product_id: int) -> Reservation | None:
         .filter(cart=cart, product_id=product_id, status__in=OPEN_LINE)
         .first()
     )
-
-
-def _reserve(*, product_id: int, units: int, now: datetime, own_line_id: int | None) -> bool:
-    """Add `units` to the product's reserved counter if free stock allows it.
-
-    The conditional UPDATE is the availability check and the increment in one atomic
-    statement; it is the only statement of a hold that locks the product row. When it
-    finds too little, expired holds of other carts are reclaimed and it is tried once more.
-    """
-    reserve = Inventory.objects.filter(pk=product_id, reserved__lte=F("on_hand") - units)
-    if reserve.update(reserved=F("reserved") + units):
-        return True
-    if expired_reclaim(product_id=product_id, now=now, exclude_id=own_line_id):
-        return bool(reserve.update(reserved=F("reserved") + units))
-    return False
 
 
 def _renew_cart(*, cart: Cart, now: datetime, expires_at: datetime, keep_open: bool) -> None:
@@ -118,9 +103,15 @@ def hold_set(
 
         # Last: the product row is locked from here to the commit.
         if delta > 0:
-            own_line_id = line.pk if line is not None else None
-            if not _reserve(product_id=product.pk, units=delta, now=now, own_line_id=own_line_id):
-                available = free_units(product_id=product.pk, now=now) + held
+            free = stock_take(
+                product_id=product.pk,
+                units=delta,
+                now=now,
+                exclude_id=line.pk if line is not None else None,
+                reserved=F("reserved") + delta,
+            )
+            if free is not None:
+                available = free + held
                 # The exception rolls the whole transaction back.
                 raise InsufficientStock(
                     f"Only {available} of {product.sku} can be held.",

@@ -1,4 +1,12 @@
-"""Reclaim expired holds of one product: the single path that gives their units back."""
+"""Reclaim expired holds of one product: the single path that gives their units back.
+
+Lock order, everywhere: a writer that reclaims for a shopper, and the release task, lock
+the product's inventory row first and then pick expired hold rows with SKIP LOCKED. So
+two reclaimers of one product queue on the product row for a moment instead of one
+skipping the rows the other is freeing, and nobody waits for a hold row while holding a
+product row. The only rows they skip are lines whose own cart holds them (renewing or
+checking them out), which are not free to anyone else.
+"""
 
 from datetime import datetime
 
@@ -16,9 +24,9 @@ def expired_reclaim(
 ) -> int:
     """Move the expired active holds of a product to `expired`; return the units freed.
 
-    Rows another transaction has locked (a sweep, a shopper renewing their own line) are
-    skipped unless `wait` is set, so a shopper never queues behind a sweep. Must run inside
-    the caller's transaction; it takes the product's inventory row lock last.
+    Shoppers call it holding the product's inventory row lock (see `stock_take`) and skip
+    locked hold rows. Staff stock changes pass `wait=True` and call it before they lock
+    the product row, so they see every expired unit.
     """
     freed = 0
     while True:
@@ -41,11 +49,40 @@ def expired_reclaim(
             freed += sum(quantity for _, quantity in rows)
         if len(rows) < RECLAIM_BATCH:
             break
-    # One counter update, after every hold row is locked: waiting for a hold row while
-    # holding the product row could deadlock with a sweep, which locks in that order too.
     if freed:
         Inventory.objects.filter(pk=product_id).update(reserved=F("reserved") - freed)
     return freed
+
+
+def stock_take(
+    *, product_id: int, units: int, now: datetime, exclude_id: int | None = None, **updates
+) -> int | None:
+    """Apply `updates` to the product's inventory if `units` are free; None on success.
+
+    The fast path is one conditional UPDATE: the availability check and the change in one
+    atomic statement, the only one that locks the product row. When it finds too little,
+    the product row is locked, expired holds of other lines are reclaimed, and it is tried
+    once more. On failure, returns the units that are free (exact: taken under the lock,
+    after the reclaim), and the caller raises.
+    """
+    take = Inventory.objects.filter(pk=product_id, reserved__lte=F("on_hand") - units)
+    if take.update(**updates):
+        return None
+    locked = (
+        Inventory.objects.select_for_update()
+        .filter(pk=product_id)
+        .values_list("on_hand", "reserved")
+        .first()
+    )
+    if locked is None:
+        return 0
+    expired_reclaim(product_id=product_id, now=now, exclude_id=exclude_id)
+    if take.update(**updates):
+        return None
+    on_hand, reserved = Inventory.objects.filter(pk=product_id).values_list(
+        "on_hand", "reserved"
+    ).get()
+    return on_hand - reserved
 
 
 def free_units(*, product_id: int, now: datetime) -> int:

@@ -29,17 +29,35 @@ class ReleaseResult:
     more_left: bool
 
 
-def _release_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
-    """Release one batch in one short transaction; return (holds, units)."""
+def _release_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int]:
+    """Release one batch in one short transaction; return (candidates, holds, units)."""
     with transaction.atomic():
-        rows = list(
+        candidates = list(
             Reservation.objects.filter(status=Reservation.Status.ACTIVE, expires_at__lte=now)
             .order_by("expires_at")
+            .values_list("id", "product_id")[:batch_size]
+        )
+        if not candidates:
+            return 0, 0, 0
+        # Product rows first, in ascending pk order like every other writer; then the
+        # hold rows with SKIP LOCKED (see reservations.services.reclaim for why).
+        list(
+            Inventory.objects.filter(pk__in={product_id for _, product_id in candidates})
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        rows = list(
+            Reservation.objects.filter(
+                pk__in=[pk for pk, _ in candidates],
+                status=Reservation.Status.ACTIVE,
+                expires_at__lte=now,
+            )
             .select_for_update(skip_locked=True)
-            .values_list("id", "product_id", "quantity")[:batch_size]
+            .values_list("id", "product_id", "quantity")
         )
         if not rows:
-            return 0, 0
+            return len(candidates), 0, 0
         Reservation.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
             status=Reservation.Status.EXPIRED, updated_at=now
         )
@@ -47,14 +65,6 @@ def _release_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
         for _, product_id, quantity in rows:
             units[product_id] += quantity
         product_ids = sorted(units)
-        # Lock the product rows in ascending pk order, like every other writer, then move
-        # every counter in one statement.
-        list(
-            Inventory.objects.filter(pk__in=product_ids)
-            .order_by("pk")
-            .select_for_update()
-            .values_list("pk", flat=True)
-        )
         Inventory.objects.filter(pk__in=product_ids).update(
             reserved=F("reserved")
             - Case(
@@ -62,7 +72,7 @@ def _release_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
                 output_field=IntegerField(),
             )
         )
-    return len(rows), sum(units.values())
+    return len(candidates), len(rows), sum(units.values())
 
 
 def expired_count(*, now: datetime | None = None) -> dict[str, int]:
@@ -93,14 +103,16 @@ def expired_release(
     deadline = time.monotonic() + budget
     released = units = batches = 0
     while True:
-        holds, batch_units = _release_batch(now=now, batch_size=batch_size)
+        candidates, holds, batch_units = _release_batch(now=now, batch_size=batch_size)
         if holds:
             batches += 1
             released += holds
             units += batch_units
-        if holds < batch_size:
+        if candidates < batch_size:
             return ReleaseResult(released, units, batches, more_left=False)
-        if time.monotonic() >= deadline:
+        if not holds or time.monotonic() >= deadline:
+            # Nothing released from a full batch: its holds are being reclaimed or renewed
+            # by shoppers right now. Leave the rest to the next run rather than spin.
             return ReleaseResult(released, units, batches, more_left=True)
 
 
