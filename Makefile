@@ -1,7 +1,7 @@
 # stockhold developer tasks. GNU make.
 #
 #   make venv    create .venv and install the project with dev extras
-#   make run     migrate, seed the demo catalog and run the dev server
+#   make run     migrate, seed the demo catalog, start web + worker + beat + Flower (honcho)
 #   make test    run pytest against throwaway PostgreSQL + Redis (ARGS="-k foo")
 #   make lint    ruff check
 #   make clean   remove .tmp/
@@ -18,7 +18,8 @@ ARGS   ?=
 help:
 	@echo "Targets:"
 	@echo "  venv   create $(VENV) (PYTHON=$(PYTHON), needs >= 3.11) and pip install -e '.[dev]'"
-	@echo "  run    migrate + seed_demo + runserver on 0.0.0.0:\$$PORT (default 8000)"
+	@echo "  run    migrate + seed_demo, then web (\$$PORT, 8000), worker, beat, Flower (\$$FLOWER_PORT, 5555)"
+	@echo "         from the Procfile under honcho; one Ctrl-C stops all four"
 	@echo "  test   pytest against throwaway PostgreSQL + Redis; extra pytest args via ARGS=\"...\""
 	@echo "  lint   ruff check ."
 	@echo "  clean  remove .tmp/"
