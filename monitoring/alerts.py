@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import mail_admins
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -94,6 +95,20 @@ def _claim(*, key: str, now: datetime, cooldown_seconds: float) -> bool:
             key=key,
         ).update(last_sent_at=now)
     return claimed == 1
+
+
+def _claim_in_cache(*, key: str, cooldown_seconds: float) -> bool:
+    """Claim `key` in the cache when the database cannot be asked.
+
+    The database is down exactly when the release task fails over and over; the cache
+    (Redis in production, shared by every process) still keeps that to one alert per
+    cooldown. If the cache fails too, send: an alert sent twice beats none.
+    """
+    try:
+        return cache.add(f"alert-cooldown:{key}", 1, timeout=max(int(cooldown_seconds), 1))
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("alert key=%s: cache cooldown failed too: %s", key, _error_text(exc))
+        return True
 
 
 def _log_send(alert: Alert, *, suppressed: bool = False) -> dict:
@@ -250,10 +265,9 @@ def alert_send(
     try:
         claimed = _claim(key=alert.key, now=now, cooldown_seconds=cooldown_seconds)
     except Exception as exc:  # noqa: BLE001
-        # Fail open: with the database unreachable, an alert sent twice beats none.
         logger.warning("alert key=%s: cooldown check failed: %s", alert.key, _error_text(exc))
         channels["cooldown"] = {"status": "failed", "error": _error_text(exc)}
-        claimed = True
+        claimed = _claim_in_cache(key=alert.key, cooldown_seconds=cooldown_seconds)
     if claimed:
         channels.update(_deliver(alert))
         alert.delivered = _delivered(channels)

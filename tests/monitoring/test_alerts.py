@@ -210,6 +210,23 @@ def test_database_refusing_still_sends_and_returns(webhook):
     assert len(webhook.received) == 1
 
 
+def test_database_down_repeats_are_still_deduplicated_through_the_cache(webhook):
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback):
+        with transaction.atomic():
+            with pytest.raises(DataError), connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")
+            # Every failed release run alerts while the database is down; Redis keeps it
+            # to one delivery per cooldown.
+            alerts = [_send() for _ in range(3)]
+            raise Rollback
+
+    assert [a.suppressed for a in alerts] == [False, True, True]
+    assert len(webhook.received) == 1
+
+
 # --- Email ------------------------------------------------------------------------------
 
 
