@@ -3,11 +3,23 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from monitoring.api import HealthApi
+from monitoring.dashboard import dashboard_view, release_now_view
 
 handler404 = "config.api_errors.not_found"
 handler500 = "config.api_errors.server_error"
 
 urlpatterns = [
+    # Before the admin's own URLs, which would otherwise take admin/monitoring/<...>/.
+    path(
+        "admin/monitoring/dashboard/",
+        admin.site.admin_view(dashboard_view),
+        name="monitoring-dashboard",
+    ),
+    path(
+        "admin/monitoring/dashboard/release/",
+        admin.site.admin_view(release_now_view),
+        name="monitoring-dashboard-release",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/health/", HealthApi.as_view(), name="health"),
     path("api/v1/", include("store.urls")),
