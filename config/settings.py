@@ -186,6 +186,22 @@ RESERVATION_RELEASE_RETRY_BACKOFF_MAX = env.int(
 )
 RESERVATION_RELEASE_RETRY_JITTER = env.bool("RESERVATION_RELEASE_RETRY_JITTER", default=True)
 
+# --- Monitoring ----------------------------------------------------------------------------
+# Expired holds count as backlog only once they are this overdue, so a healthy release
+# every minute never shows up.
+RESERVATION_BACKLOG_GRACE_SECONDS = env.int("RESERVATION_BACKLOG_GRACE_SECONDS", default=120)
+RESERVATION_BACKLOG_ALERT_THRESHOLD = env.int("RESERVATION_BACKLOG_ALERT_THRESHOLD", default=100)
+# No successful release for this long means the release job is dead.
+RESERVATION_RELEASE_STALE_SECONDS = env.int(
+    "RESERVATION_RELEASE_STALE_SECONDS", default=3 * RESERVATION_RELEASE_INTERVAL_SECONDS
+)
+MONITORING_HEALTH_CACHE_SECONDS = env.int("MONITORING_HEALTH_CACHE_SECONDS", default=5)
+MONITORING_CHECK_INTERVAL_SECONDS = env.int("MONITORING_CHECK_INTERVAL_SECONDS", default=60)
+# How often one web process reads the heartbeat on the request path, at most.
+MONITORING_WATCHDOG_INTERVAL_SECONDS = env.int(
+    "MONITORING_WATCHDOG_INTERVAL_SECONDS", default=60
+)
+
 # --- Celery -----------------------------------------------------------------------------------
 # Production: Redis. Embedded default: kombu's filesystem transport under var/, which
 # needs no server.

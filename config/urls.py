@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from monitoring.api import HealthApi
+from monitoring.api import HealthApi, LivenessApi
 from monitoring.dashboard import dashboard_view, release_now_view
 
 handler404 = "config.api_errors.not_found"
@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("api/v1/health/", HealthApi.as_view(), name="health"),
+    path("api/v1/health/live/", LivenessApi.as_view(), name="health-live"),
     path("api/v1/", include("store.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

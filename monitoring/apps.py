@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class MonitoringConfig(AppConfig):
@@ -8,6 +9,8 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import task_failure
 
+        from monitoring.schedule import _on_post_migrate
         from monitoring.signals import release_task_failed
 
         task_failure.connect(release_task_failed, dispatch_uid="monitoring.release_task_failed")
+        post_migrate.connect(_on_post_migrate, sender=self, dispatch_uid="health_schedule")

@@ -1,6 +1,21 @@
-"""Health checks shared by the endpoint and the command line."""
+"""The health report shared by the endpoint and `manage.py reservations_health`."""
 
+import threading
+import time
+from datetime import datetime
+
+from django.conf import settings
 from django.db import connection
+from django.utils import timezone
+
+from monitoring.checks import backlog_count, heartbeat_get
+
+_cache_lock = threading.Lock()
+_cached: dict = {"at": 0.0, "report": None}
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
 
 
 def database_check() -> dict:
@@ -10,11 +25,98 @@ def database_check() -> dict:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return {"ok": False, "error": _error_text(exc)}
     return {"ok": True}
 
 
-def health_report() -> dict:
-    """Return every check with its figures and whether all passed."""
-    checks = {"database": database_check()}
-    return {"healthy": all(check["ok"] for check in checks.values()), "checks": checks}
+def broker_check() -> dict:
+    """Return whether the Celery broker accepts a connection (within about a second)."""
+    from config.celery import app
+
+    try:
+        # The URL is read from the settings at call time (not the app's cached pool).
+        with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)
+            transport = conn.transport.driver_type
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "error": _error_text(exc)}
+    return {"ok": True, "transport": transport}
+
+
+def backlog_check(*, now: datetime) -> dict:
+    backlog = backlog_count(now=now)
+    threshold = settings.RESERVATION_BACKLOG_ALERT_THRESHOLD
+    return {
+        "ok": backlog <= threshold,
+        "expired_holds": backlog,
+        "threshold": threshold,
+        "grace_seconds": settings.RESERVATION_BACKLOG_GRACE_SECONDS,
+    }
+
+
+def release_job_check(*, now: datetime) -> dict:
+    heartbeat = heartbeat_get(now=now)
+    return {"ok": not heartbeat.stale, **heartbeat.as_dict()}
+
+
+def _reasons(checks: dict) -> list[str]:
+    reasons = []
+    if not checks["database"]["ok"]:
+        reasons.append(f"database unreachable: {checks['database']['error']}")
+    backlog = checks.get("backlog")
+    if backlog and not backlog["ok"]:
+        reasons.append(
+            f"{backlog['expired_holds']} expired holds waiting more than "
+            f"{backlog['grace_seconds']} s for release (threshold {backlog['threshold']})"
+        )
+    release = checks.get("release_job")
+    if release and not release["ok"]:
+        if release["seconds_since_success"] is None:
+            reasons.append("the release job has never succeeded")
+        else:
+            reasons.append(
+                f"no successful release for {release['seconds_since_success']:.0f} s "
+                f"(stale after {release['stale_after_seconds']} s)"
+            )
+    if not checks["broker"]["ok"]:
+        reasons.append(f"broker unreachable: {checks['broker']['error']}")
+    return reasons
+
+
+def health_report(*, now: datetime | None = None, use_cache: bool = True) -> dict:
+    """Return every check with its figures, the reasons it fails, and whether all passed.
+
+    Cached per process for MONITORING_HEALTH_CACHE_SECONDS, so a load balancer polling
+    every second costs a handful of small queries every few seconds.
+    """
+    ttl = settings.MONITORING_HEALTH_CACHE_SECONDS
+    if use_cache and ttl > 0:
+        with _cache_lock:
+            if _cached["report"] is not None and time.monotonic() - _cached["at"] < ttl:
+                return _cached["report"]
+    now = now or timezone.now()
+    checks: dict[str, dict] = {"database": database_check()}
+    if checks["database"]["ok"]:
+        try:
+            checks["backlog"] = backlog_check(now=now)
+            checks["release_job"] = release_job_check(now=now)
+        except Exception as exc:  # noqa: BLE001 - a query failing mid-report is unhealthy
+            checks["database"] = {"ok": False, "error": _error_text(exc)}
+    checks["broker"] = broker_check()
+    reasons = _reasons(checks)
+    report = {
+        "healthy": not reasons,
+        "status": "ok" if not reasons else "unhealthy",
+        "reasons": reasons,
+        "checked_at": now,
+        "checks": checks,
+    }
+    if use_cache and ttl > 0:
+        with _cache_lock:
+            _cached.update(at=time.monotonic(), report=report)
+    return report
+
+
+def health_cache_clear() -> None:
+    with _cache_lock:
+        _cached.update(at=0.0, report=None)

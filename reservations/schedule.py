@@ -1,4 +1,4 @@
-"""The release task's beat schedule, kept in the database for django-celery-beat."""
+"""Beat schedules kept in the database for django-celery-beat, written by `migrate`."""
 
 from django.conf import settings
 from django.db import transaction
@@ -8,31 +8,42 @@ from reservations.tasks import RELEASE_TASK_NAME
 RELEASE_SCHEDULE_NAME = "Release expired holds"
 
 
-def release_schedule_ensure() -> None:
-    """Create or update the release schedule from the settings; keep staff's pause."""
+def periodic_task_ensure(*, name: str, task: str, every: int, description: str) -> None:
+    """Create or update an interval schedule; keep whether staff paused it.
+
+    A run that could not start within one interval expires: the next one does the same
+    work, so a stalled worker never finds a pile of stale runs.
+    """
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    every = settings.RESERVATION_RELEASE_INTERVAL_SECONDS
     with transaction.atomic():
         interval, _ = IntervalSchedule.objects.get_or_create(
             every=every, period=IntervalSchedule.SECONDS
         )
         wanted = {
-            "task": RELEASE_TASK_NAME,
+            "task": task,
             "interval": interval,
-            # A run that could not start within one interval is dropped: the next one
-            # does the same work, so a stalled worker never finds a pile of stale runs.
             "expire_seconds": every,
-            "description": "Moves expired holds to `expired` in batches and records a "
-            "heartbeat. Stock is correct without it; monitoring needs it.",
+            "description": description,
         }
-        task, created = PeriodicTask.objects.get_or_create(
-            name=RELEASE_SCHEDULE_NAME, defaults=wanted
-        )
-        if not created and any(getattr(task, field) != value for field, value in wanted.items()):
+        periodic, created = PeriodicTask.objects.get_or_create(name=name, defaults=wanted)
+        if not created and any(
+            getattr(periodic, field) != value for field, value in wanted.items()
+        ):
             for field, value in wanted.items():
-                setattr(task, field, value)
-            task.save()
+                setattr(periodic, field, value)
+            periodic.save()
+
+
+def release_schedule_ensure() -> None:
+    """The release task, every RESERVATION_RELEASE_INTERVAL_SECONDS."""
+    periodic_task_ensure(
+        name=RELEASE_SCHEDULE_NAME,
+        task=RELEASE_TASK_NAME,
+        every=settings.RESERVATION_RELEASE_INTERVAL_SECONDS,
+        description="Moves expired holds to `expired` in batches and records a heartbeat. "
+        "Stock is correct without it; monitoring needs it.",
+    )
 
 
 def _on_post_migrate(sender, **kwargs) -> None:

@@ -10,6 +10,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from monitoring.watchdog import release_watchdog_poke
 from reservations import services as hold_services
 from reservations.errors import InvalidIdempotencyKey
 from reservations.selectors import cart_lines, products_with_availability
@@ -121,6 +122,7 @@ class CartItemApi(APIView):
         hold_services.hold_set(
             cart=cart, product=product, quantity=data.validated_data["quantity"]
         )
+        release_watchdog_poke()
         cart.refresh_from_db()
         return _cart_response(request, cart)
 
@@ -129,6 +131,7 @@ class CartItemApi(APIView):
         cart = _cart(request, cart_id)
         product = _product_or_404(product_id)
         hold_services.hold_remove(cart=cart, product=product)
+        release_watchdog_poke()
         cart.refresh_from_db()
         return _cart_response(request, cart)
 
@@ -145,6 +148,7 @@ class CartCheckoutApi(APIView):
         if key is not None and not _IDEMPOTENCY_KEY_RE.match(key):
             raise InvalidIdempotencyKey()
         order, created = hold_services.checkout(cart=cart, idempotency_key=key)
+        release_watchdog_poke()
         response = Response(
             _order_data(order), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )

@@ -33,8 +33,36 @@ def redis_url():
 def _clear_cache():
     from django.core.cache import cache
 
+    from monitoring.health import health_cache_clear
+
     cache.clear()
+    health_cache_clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _quiet_watchdog(settings):
+    """Keep the request-path watchdog from alerting in tests that are not about it.
+
+    Without a release run the heartbeat is stale, and every API test would alert from a
+    thread with a connection outside the test's transaction. `watchdog` turns it on.
+    """
+    from monitoring import watchdog
+
+    settings.MONITORING_WATCHDOG_INTERVAL_SECONDS = 10**9
+    watchdog._last_check["at"] = 0.0
+    yield
+    watchdog.release_watchdog_reset()
+
+
+@pytest.fixture
+def watchdog(settings):
+    """The request-path watchdog, checking on every request."""
+    from monitoring import watchdog as module
+
+    settings.MONITORING_WATCHDOG_INTERVAL_SECONDS = 0
+    module.release_watchdog_reset()
+    return module
 
 
 @pytest.fixture

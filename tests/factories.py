@@ -54,3 +54,25 @@ class ReservationFactory(factory.django.DjangoModelFactory):
     product = factory.SubFactory(ProductFactory)
     quantity = 1
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=30))
+
+
+def expired_backlog_create(*, products: int, carts: int, expired_at, units: int = 1):
+    """Bulk-create products x carts active holds that expired at `expired_at`.
+
+    Each product's `reserved` counter matches its holds, as the services would leave it.
+    """
+    start = Product.objects.count()
+    product_rows = Product.objects.bulk_create(
+        Product(sku=f"BULK-{start + i}", name=f"Bulk {start + i}", price=1)
+        for i in range(products)
+    )
+    Inventory.objects.bulk_create(
+        Inventory(product=p, on_hand=carts * units, reserved=carts * units) for p in product_rows
+    )
+    cart_rows = Cart.objects.bulk_create(Cart(token_hash="x" * 64) for _ in range(carts))
+    Reservation.objects.bulk_create(
+        Reservation(cart=c, product=p, quantity=units, expires_at=expired_at)
+        for p in product_rows
+        for c in cart_rows
+    )
+    return product_rows

@@ -43,7 +43,7 @@ def _wait_until_up(base: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(base + "/api/v1/health/", timeout=2)
+            urllib.request.urlopen(base + "/api/v1/health/live/", timeout=2)
             return
         except (urllib.error.URLError, ConnectionError):
             if process.poll() is not None or time.monotonic() > deadline:

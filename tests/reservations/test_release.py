@@ -13,26 +13,14 @@ from reservations.models import ReleaseRun, Reservation
 from reservations.selectors import availability_get
 from reservations.services import hold_set
 from reservations.services.release import expired_count, expired_release, release_run
-from store.models import Cart, Inventory, Product
-from tests.factories import CartFactory, ProductFactory
+from store.models import Inventory
+from tests.factories import CartFactory, ProductFactory, expired_backlog_create
 
 
 def _expired_backlog(*, products: int, carts: int, now, units=1):
-    """Create products x carts expired active holds, with `reserved` matching them."""
-    product_rows = Product.objects.bulk_create(
-        Product(sku=f"BULK-{i}", name=f"Bulk {i}", price=1) for i in range(products)
+    return expired_backlog_create(
+        products=products, carts=carts, expired_at=now - timedelta(minutes=5), units=units
     )
-    Inventory.objects.bulk_create(
-        Inventory(product=p, on_hand=carts * units, reserved=carts * units) for p in product_rows
-    )
-    cart_rows = Cart.objects.bulk_create(Cart(token_hash="x" * 64) for _ in range(carts))
-    expired_at = now - timedelta(minutes=5)
-    Reservation.objects.bulk_create(
-        Reservation(cart=c, product=p, quantity=units, expires_at=expired_at)
-        for p in product_rows
-        for c in cart_rows
-    )
-    return product_rows
 
 
 def _assert_counters_exact():

@@ -1,0 +1,98 @@
+"""Turn the checks into alerts: the periodic health check's work."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from monitoring.alerts import alert_resolve, alert_send
+from monitoring.checks import Heartbeat, backlog_count, heartbeat_get
+
+BACKLOG_KEY = "reservation_backlog"
+STALE_KEY = "release_job_stale"
+
+
+def backlog_alert_check(*, now: datetime | None = None) -> int:
+    """Alert when the expired backlog passes the threshold; send "recovered" when it falls back.
+
+    Returns the backlog. Alerts are deduplicated per key with the cooldown; the recovery
+    notice goes out once, and only after a problem was sent.
+    """
+    now = now or timezone.now()
+    backlog = backlog_count(now=now)
+    threshold = settings.RESERVATION_BACKLOG_ALERT_THRESHOLD
+    context = {
+        "expired_holds": backlog,
+        "threshold": threshold,
+        "grace_seconds": settings.RESERVATION_BACKLOG_GRACE_SECONDS,
+    }
+    if backlog > threshold:
+        alert_send(
+            key=BACKLOG_KEY,
+            title="expired hold backlog over threshold",
+            message=f"{backlog} expired holds have waited more than "
+            f"{settings.RESERVATION_BACKLOG_GRACE_SECONDS} s for release (threshold "
+            f"{threshold}). Stock is still right; the release job is falling behind.",
+            severity="warning",
+            context=context,
+            now=now,
+        )
+    else:
+        alert_resolve(
+            key=BACKLOG_KEY,
+            title="expired hold backlog recovered",
+            message=f"{backlog} expired holds waiting for release (threshold {threshold}).",
+            context=context,
+            now=now,
+        )
+    return backlog
+
+
+def stale_alert_send(
+    heartbeat: Heartbeat, *, noticed_by: str, now: datetime | None = None
+) -> None:
+    """Send "release job stale" for a stale heartbeat (deduplicated per cooldown)."""
+    since = (
+        f"for {heartbeat.seconds_since_success:.0f} s"
+        if heartbeat.seconds_since_success is not None
+        else "ever"
+    )
+    alert_send(
+        key=STALE_KEY,
+        title="release job stale",
+        message=f"No successful release of expired holds {since} (stale after "
+        f"{settings.RESERVATION_RELEASE_STALE_SECONDS} s). Shoppers are unaffected; check "
+        "Celery beat and the worker.",
+        severity="error",
+        context={**heartbeat.as_dict(), "noticed_by": noticed_by},
+        now=now,
+    )
+
+
+def stale_alert_check(*, now: datetime | None = None) -> bool:
+    """Alert when the release job has not succeeded lately; "recovered" when it has again."""
+    now = now or timezone.now()
+    heartbeat = heartbeat_get(now=now)
+    if heartbeat.stale:
+        stale_alert_send(heartbeat, noticed_by="health check", now=now)
+    else:
+        alert_resolve(
+            key=STALE_KEY,
+            title="release job recovered",
+            message=f"The release job succeeded {heartbeat.seconds_since_success:.0f} s ago.",
+            context=heartbeat.as_dict(),
+            now=now,
+        )
+    return heartbeat.stale
+
+
+def health_alerts_run(*, now: datetime | None = None) -> dict:
+    """Run every alerting check once; what the periodic task and the command call."""
+    from reservations.services.reconcile import stock_drift_alert_check
+
+    now = now or timezone.now()
+    return {
+        "backlog": backlog_alert_check(now=now),
+        "release_stale": stale_alert_check(now=now),
+        "drifted_products": len(stock_drift_alert_check(now=now)),
+    }

@@ -1,0 +1,49 @@
+"""Report products whose `reserved` counter differs from their active holds; --repair fixes."""
+
+import sys
+
+from django.core.management.base import BaseCommand
+
+from reservations.services.reconcile import (
+    stock_drift_alert_check,
+    stock_drift_find,
+    stock_drift_repair,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare every product's reserved counter with the sum of its active holds. "
+        "Reports drift (and alerts); --repair sets the counter under the row lock. "
+        "Exits 1 when drift remains."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--repair", action="store_true", help="Fix the drift found.")
+
+    def handle(self, *args, repair: bool, **options):
+        drifts = stock_drift_alert_check() if not repair else stock_drift_find()
+        if not drifts:
+            self.stdout.write(self.style.SUCCESS("No drift: every counter matches its holds."))
+            return
+        for drift in drifts:
+            self.stdout.write(
+                f"{drift.sku}: reserved {drift.reserved}, active holds {drift.active_units} "
+                f"(on hand {drift.on_hand})"
+            )
+        if not repair:
+            self.stdout.write(self.style.ERROR(f"{len(drifts)} products drifted."))
+            sys.exit(1)
+        for drift in drifts:
+            repaired = stock_drift_repair(product_id=drift.product_id)
+            if repaired:
+                self.stdout.write(
+                    f"repaired {repaired.sku}: reserved {repaired.reserved} -> "
+                    f"{repaired.active_units}"
+                )
+        left = stock_drift_find()
+        if left:
+            self.stdout.write(self.style.ERROR(f"{len(left)} products still drifted."))
+            sys.exit(1)
+        stock_drift_alert_check()
+        self.stdout.write(self.style.SUCCESS(f"Repaired {len(drifts)} products."))

@@ -1,0 +1,239 @@
+"""Monitoring: backlog over the threshold, a dead release job, drift; seen from outside beat."""
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from monitoring.health import health_report
+from monitoring.models import Alert
+from monitoring.services import backlog_alert_check, health_alerts_run, stale_alert_check
+from reservations.models import ReleaseRun
+from reservations.services.release import release_run
+from store.models import Inventory
+from tests.factories import ProductFactory, expired_backlog_create
+
+
+def _fresh_heartbeat(now=None):
+    now = now or timezone.now()
+    ReleaseRun.objects.create(
+        started_at=now, finished_at=now, status=ReleaseRun.Status.SUCCEEDED, task_id="t"
+    )
+
+
+def _overdue_backlog(holds: int, now=None):
+    """`holds` active holds whose expiry passed well over the grace period ago."""
+    now = now or timezone.now()
+    return expired_backlog_create(products=1, carts=holds, expired_at=now - timedelta(minutes=10))
+
+
+def _health_command() -> tuple[int, str]:
+    out = StringIO()
+    try:
+        call_command("reservations_health", stdout=out)
+    except SystemExit as exc:
+        return exc.code, out.getvalue()
+    return 0, out.getvalue()
+
+
+# --- backlog ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_backlog_of_101_alerts_once_fails_health_and_the_command(api, webhook):
+    _fresh_heartbeat()
+    _overdue_backlog(101)
+
+    for _ in range(3):  # three periodic checks within the cooldown
+        assert backlog_alert_check() == 101
+    assert [alert["key"] for alert in webhook.received] == ["reservation_backlog"]
+    assert "101 expired holds" in webhook.received[0]["text"]
+
+    response = api.get("/api/v1/health/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["backlog"] == {
+        "ok": False, "expired_holds": 101, "threshold": 100, "grace_seconds": 120,
+    }
+    assert any("101 expired holds" in reason for reason in body["reasons"])
+
+    code, output = _health_command()
+    assert code == 1
+    assert "101 expired holds" in output
+
+    # The release task drains it; the next check sends "recovered", once.
+    release_run(task_id="drain")
+    assert backlog_alert_check() == 0
+    assert backlog_alert_check() == 0
+    assert [a["kind"] for a in webhook.received] == ["problem", "recovery"]
+    assert webhook.received[1]["text"].startswith("expired hold backlog recovered")
+
+
+@pytest.mark.django_db
+def test_backlog_of_100_is_within_the_threshold(api, webhook):
+    _fresh_heartbeat()
+    _overdue_backlog(100)
+    assert backlog_alert_check() == 100
+    assert webhook.received == []
+    assert api.get("/api/v1/health/").status_code == 200
+    assert _health_command()[0] == 0
+
+
+@pytest.mark.django_db
+def test_holds_expired_within_the_grace_are_no_backlog(api, webhook):
+    _fresh_heartbeat()
+    expired_backlog_create(
+        products=1, carts=150, expired_at=timezone.now() - timedelta(seconds=60)
+    )
+    assert backlog_alert_check() == 0
+    assert api.get("/api/v1/health/").status_code == 200
+
+
+# --- a dead release job -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_stale_release_job_fails_health_but_not_liveness(api, settings):
+    old = timezone.now() - timedelta(seconds=settings.RESERVATION_RELEASE_STALE_SECONDS + 5)
+    _fresh_heartbeat(old)
+    response = api.get("/api/v1/health/")
+    assert response.status_code == 503
+    release = response.json()["checks"]["release_job"]
+    assert release["ok"] is False and release["stale"] is True
+    assert release["seconds_since_success"] > settings.RESERVATION_RELEASE_STALE_SECONDS
+    assert any("no successful release for" in r for r in response.json()["reasons"])
+    # Shoppers are still served: load balancers route on liveness.
+    assert api.get("/api/v1/health/live/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_never_run_release_job_is_stale_and_fresh_one_is_healthy(api):
+    report = health_report(use_cache=False)
+    assert not report["healthy"]
+    assert "the release job has never succeeded" in report["reasons"]
+    _fresh_heartbeat()
+    report = health_report(use_cache=False)
+    assert report["healthy"], report["reasons"]
+    assert report["checks"]["broker"]["ok"]
+
+
+@pytest.mark.django_db
+def test_periodic_check_alerts_stale_once_then_recovered(webhook, settings):
+    now = timezone.now()
+    _fresh_heartbeat(now - timedelta(hours=1))
+    assert stale_alert_check(now=now) is True
+    assert stale_alert_check(now=now + timedelta(seconds=30)) is True
+    _fresh_heartbeat(now + timedelta(seconds=40))
+    assert stale_alert_check(now=now + timedelta(seconds=60)) is False
+    assert [(a["key"], a["kind"]) for a in webhook.received] == [
+        ("release_job_stale", "problem"),
+        ("release_job_stale", "recovery"),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_checkouts_notice_a_stale_release_job_and_alert_once(api, webhook, watchdog, settings):
+    from tests.celery_processes import wait_until
+
+    _fresh_heartbeat(timezone.now() - timedelta(hours=2))
+    product = ProductFactory(on_hand=20)
+    for _ in range(5):
+        body = api.post("/api/v1/carts/").json()
+        headers = {"HTTP_X_CART_TOKEN": body["token"]}
+        api.put(
+            f"/api/v1/carts/{body['id']}/items/{product.pk}/",
+            data=json.dumps({"quantity": 1}), content_type="application/json", **headers,
+        )
+        response = api.post(f"/api/v1/carts/{body['id']}/checkout/", **headers)
+        assert response.status_code == 201  # shoppers keep buying
+    # 5 hold changes and 5 checkouts each looked at the heartbeat (interval 0 here) and
+    # alerted from a thread of their own; wait for all ten to be recorded.
+    wait_until(
+        lambda: Alert.objects.filter(key="release_job_stale").count() == 10,
+        timeout=20,
+        message="the request path did not alert on every stale look",
+    )
+    assert [a["key"] for a in webhook.received] == ["release_job_stale"]
+    assert webhook.received[0]["context"]["noticed_by"] == "request path"
+    assert Alert.objects.filter(key="release_job_stale", suppressed=True).count() == 9
+
+
+@pytest.mark.django_db
+def test_watchdog_reads_the_heartbeat_at_most_once_per_interval(
+    settings, django_assert_num_queries
+):
+    from monitoring import watchdog
+
+    _fresh_heartbeat()
+    settings.MONITORING_WATCHDOG_INTERVAL_SECONDS = 60
+    watchdog.release_watchdog_reset()
+    with django_assert_num_queries(3):  # last success, last run, last error
+        watchdog.release_watchdog_poke()
+    with django_assert_num_queries(0):
+        for _ in range(10):
+            watchdog.release_watchdog_poke()
+
+
+# --- broker -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_broker_down_is_reported(api, closed_port, settings):
+    _fresh_heartbeat()
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{closed_port}/0"
+    response = api.get("/api/v1/health/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"]["ok"] is False
+    assert any("broker unreachable" in r for r in response.json()["reasons"])
+
+
+# --- drift ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_drift_behind_the_services_back_is_reported_and_repaired(webhook):
+    from reservations.services import hold_set
+    from tests.factories import CartFactory
+
+    _fresh_heartbeat()
+    product = ProductFactory(on_hand=10, sku="DRIFT-1")
+    hold_set(cart=CartFactory(), product=product, quantity=3)
+    assert health_alerts_run()["drifted_products"] == 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE store_inventory SET reserved = 7 WHERE product_id = %s", [product.pk]
+        )
+
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("reconcile_stock", stdout=out)
+    assert exit_info.value.code == 1
+    assert "DRIFT-1: reserved 7, active holds 3" in out.getvalue()
+    assert [a["key"] for a in webhook.received] == ["stock_counter_drift"]
+
+    call_command("reconcile_stock", "--repair", stdout=out)
+    assert "repaired DRIFT-1: reserved 7 -> 3" in out.getvalue()
+    assert Inventory.objects.get(pk=product.pk).reserved == 3
+    assert [a["kind"] for a in webhook.received] == ["problem", "recovery"]
+    call_command("reconcile_stock", stdout=out)
+    assert "No drift" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_schedules_exist_after_migrate():
+    from django_celery_beat.models import PeriodicTask
+
+    from monitoring.schedule import health_schedule_ensure
+    from reservations.schedule import release_schedule_ensure
+
+    release_schedule_ensure()
+    health_schedule_ensure()
+    tasks = dict(PeriodicTask.objects.values_list("task", "interval__every"))
+    assert tasks == {
+        "reservations.tasks.release_expired_reservations": 60,
+        "monitoring.tasks.check_reservation_health": 60,
+    }
