@@ -116,11 +116,13 @@ def expired_release(
             return ReleaseResult(released, units, batches, more_left=True)
 
 
-def release_run(*, task_id: str = "", now: datetime | None = None) -> ReleaseRun:
+def release_run(
+    *, task_id: str = "", now: datetime | None = None, max_run_seconds: float | None = None
+) -> ReleaseRun:
     """Run the release and record it as a heartbeat row; errors are recorded and re-raised."""
     run = ReleaseRun.objects.create(task_id=task_id, started_at=timezone.now())
     try:
-        result = expired_release(now=now)
+        result = expired_release(now=now, max_run_seconds=max_run_seconds)
     except BaseException as exc:
         try:
             ReleaseRun.objects.filter(pk=run.pk).update(
