@@ -2,6 +2,7 @@
 
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -192,17 +193,24 @@ def test_smtp_refused_returns_and_records_error_while_webhook_delivers(
     assert len(webhook.received) == 1
 
 
-def test_database_refusing_still_sends_and_returns(webhook):
+@contextmanager
+def _database_refusing():
+    """Every query in the block fails, as with the database down; rolled back after."""
+
     class Rollback(Exception):
         pass
 
-    with pytest.raises(Rollback):
-        with transaction.atomic():
-            with pytest.raises(DataError), connection.cursor() as cursor:
-                cursor.execute("SELECT 1 / 0")
-            # The transaction is aborted: every query fails from here on.
-            alert = _send()
-            raise Rollback
+    with pytest.raises(Rollback), transaction.atomic():
+        with pytest.raises(DataError), connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+        # The transaction is aborted: every query fails from here on.
+        yield
+        raise Rollback
+
+
+def test_database_refusing_still_sends_and_returns(webhook):
+    with _database_refusing():
+        alert = _send()
 
     assert alert.pk is None
     assert alert.channels["cooldown"]["status"] == "failed"
@@ -211,17 +219,10 @@ def test_database_refusing_still_sends_and_returns(webhook):
 
 
 def test_database_down_repeats_are_still_deduplicated_through_the_cache(webhook):
-    class Rollback(Exception):
-        pass
-
-    with pytest.raises(Rollback):
-        with transaction.atomic():
-            with pytest.raises(DataError), connection.cursor() as cursor:
-                cursor.execute("SELECT 1 / 0")
-            # Every failed release run alerts while the database is down; Redis keeps it
-            # to one delivery per cooldown.
-            alerts = [_send() for _ in range(3)]
-            raise Rollback
+    # Every failed release run alerts while the database is down; Redis keeps it to one
+    # delivery per cooldown.
+    with _database_refusing():
+        alerts = [_send() for _ in range(3)]
 
     assert [a.suppressed for a in alerts] == [False, True, True]
     assert len(webhook.received) == 1
