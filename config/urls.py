@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from monitoring.api import HealthApi, LivenessApi
 from monitoring.dashboard import dashboard_view, release_now_view
+from monitoring.metrics import metrics_view
 
 handler404 = "config.api_errors.not_found"
 handler500 = "config.api_errors.server_error"
@@ -26,4 +27,5 @@ urlpatterns = [
     path("api/v1/", include("store.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("metrics", metrics_view, name="metrics"),
 ]
