@@ -33,9 +33,11 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
-    from prometheus_client import multiprocess
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:  # an exception here would stop the master
+        from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+        multiprocess.mark_process_dead(worker.pid, path)
 
 
 def on_exit(server):
