@@ -36,4 +36,4 @@ USER app
 EXPOSE 8000
 
 # gunicorn binds 0.0.0.0:$PORT and runs $WEB_CONCURRENCY workers. Same as the Procfile's web.
-CMD ["gunicorn", "config.wsgi", "--access-logfile", "-", "--timeout", "30"]
+CMD ["gunicorn", "config.wsgi", "-c", "config/gunicorn.conf.py", "--access-logfile", "-", "--timeout", "30"]
