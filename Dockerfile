@@ -21,10 +21,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 RUN pip install --no-deps .
 
-# Static files are baked into the image. Settings refuse to load without SECRET_KEY, so
-# collectstatic gets a throwaway one; the URLs keep it off the SQLite and filesystem-broker
-# defaults, which would create var/ in the image. Nothing is connected to.
-RUN SECRET_KEY=collectstatic-only \
+# Static files are baked into the image. Settings refuse to load without a strong
+# SECRET_KEY (50+ characters), so collectstatic gets a throwaway one that signs nothing;
+# the URLs keep it off the SQLite and filesystem-broker defaults, which would create var/
+# in the image. Nothing is connected to.
+RUN SECRET_KEY=collectstatic-only-throwaway-key-that-signs-nothing-at-all \
     DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
     REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput

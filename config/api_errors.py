@@ -2,12 +2,14 @@
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from config.parsers import RequestTooLarge
 from store.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,9 @@ def exception_handler(exc, context):
         return Response(exc.as_dict(), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own check on a body over DATA_UPLOAD_MAX_MEMORY_SIZE; a 413, not a 400.
+        exc = RequestTooLarge()
     if isinstance(exc, exceptions.ValidationError):
         return Response(
             {"code": "invalid_input", "detail": _first_message(exc.detail), "errors": exc.detail},

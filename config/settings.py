@@ -1,5 +1,6 @@
 """Settings for stockhold, read from the environment (see README.md for the list)."""
 
+import re
 from pathlib import Path
 
 import environ
@@ -12,13 +13,61 @@ env = environ.Env()
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
+# Keys known from this repository (scripts/run.sh's default for `make run`) sign nothing
+# in production, however long they are.
+_KNOWN_DEV_SECRET_KEYS = {"dev-insecure-key-for-local-use-only"}
+if not DEBUG:
+    if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+    # The same bar as Django's security.W009, refused instead of warned about. The key
+    # itself is never part of the message.
+    if (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or SECRET_KEY.startswith("django-insecure")
+        or SECRET_KEY in _KNOWN_DEV_SECRET_KEYS
+    ):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is too weak for DEBUG off: use at least 50 random characters, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
+elif not SECRET_KEY:
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105 (DEBUG only)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS and browser security headers --------------------------------------------------
+# HTTPS_ONLY: browsers reach this site over HTTPS only. It is on when DEBUG is off and
+# ALLOWED_HOSTS names any host beyond this machine, so a deployment gets redirects, secure
+# cookies and HSTS without asking, while `DEBUG=0 runserver` on localhost stays usable over
+# plain HTTP (and never pins HSTS on localhost, which would break every other local site).
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+HTTPS_ONLY = env.bool(
+    "HTTPS_ONLY",
+    default=not DEBUG and not {host.lower() for host in ALLOWED_HOSTS} <= _LOOPBACK_HOSTS,
+)
+# gunicorn here speaks plain HTTP, so HTTPS means a TLS proxy in front of it; without
+# trusting its X-Forwarded-Proto every request would be redirected to HTTPS forever. The
+# proxy must set that header itself, overwriting anything the client sent.
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=HTTPS_ONLY)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS_ONLY)
+# Load balancers, container healthchecks and Prometheus probe over plain HTTP from inside
+# the network; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/", r"^metrics$"]
+SESSION_COOKIE_SECURE = HTTPS_ONLY
+CSRF_COOKIE_SECURE = HTTPS_ONLY
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Preloading is a promise to browsers for the whole domain, hard to take back: the operator
+# opts in with SECURE_HSTS_PRELOAD, and `check --deploy` does not nag until then.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -146,7 +195,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON with a size limit and a clean 400 for nesting too deep to parse.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
@@ -154,6 +204,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # Proxies in front of the web process that append to X-Forwarded-For. 0: the client is
+    # the peer address, and a client-sent X-Forwarded-For is ignored.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -164,6 +217,34 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# Largest request body read into memory, in bytes, API and admin forms alike. API bodies
+# are a few bytes; a larger one is refused with 413 request_too_large.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+
+# --- Throttling ---------------------------------------------------------------------------
+# Requests per client address (see NUM_PROXIES), counted in the default cache: Redis when
+# REDIS_URL is set, so the limit holds across gunicorn workers. `N/s|min|hour|day`;
+# empty or `off` turns a limit off. config/throttling.py reads them at each request.
+_RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def _throttle_rate(name: str, value: str) -> str | None:
+    value = value.strip().lower()
+    if value in ("", "off", "none"):
+        return None
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name} must look like 60/min or be off, not {value!r}.")
+    return value
+
+
+THROTTLE_CART_CREATE = _throttle_rate(
+    "THROTTLE_CART_CREATE", env.str("THROTTLE_CART_CREATE", default="60/min")
+)
+# Hold changes (PUT and DELETE of a cart line) and checkouts, one budget together.
+THROTTLE_CART_WRITE = _throttle_rate(
+    "THROTTLE_CART_WRITE", env.str("THROTTLE_CART_WRITE", default="600/min")
+)
 
 # --- Stock holds --------------------------------------------------------------------------
 RESERVATION_TTL_SECONDS = env.int("RESERVATION_TTL_SECONDS", default=1800)

@@ -10,6 +10,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.throttling import CartCreateThrottle, CartWriteThrottle
 from monitoring.watchdog import release_watchdog_poke
 from reservations import services as hold_services
 from reservations.errors import InvalidIdempotencyKey
@@ -37,13 +38,16 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 ERRORS = {400: ErrorOutput, 404: ErrorOutput, 409: ErrorOutput}
+# Answered by the throttles (config/throttling.py), with Retry-After.
+THROTTLED = {429: ErrorOutput}
 
 
 def _product_or_404(product_id: str) -> Product:
-    try:
-        pk = int(product_id)
-    except ValueError:
-        raise ProductNotFound() from None
+    # ASCII digits only (int() also takes "١٢", "１２", " 12", "+12" and "1_2"), and no
+    # more than a bigint has: int() refuses over 4,300 digits with a ValueError.
+    if not (product_id.isascii() and product_id.isdigit()) or len(product_id) > 19:
+        raise ProductNotFound()
+    pk = int(product_id)
     product = Product.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
     if product is None:
         raise ProductNotFound()
@@ -93,7 +97,9 @@ class ProductDetailApi(APIView):
 
 
 class CartCreateApi(APIView):
-    @extend_schema(request=None, responses={201: CartCreatedOutput})
+    throttle_classes = [CartCreateThrottle]
+
+    @extend_schema(request=None, responses={201: CartCreatedOutput, **THROTTLED})
     def post(self, request):
         cart, token = cart_create()
         return _cart_response(request, cart, status_code=status.HTTP_201_CREATED, token=token)
@@ -106,8 +112,12 @@ class CartDetailApi(APIView):
 
 
 class CartItemApi(APIView):
+    throttle_classes = [CartWriteThrottle]
+
     @extend_schema(
-        parameters=[CART_TOKEN], request=CartItemInput, responses={200: CartOutput, **ERRORS}
+        parameters=[CART_TOKEN],
+        request=CartItemInput,
+        responses={200: CartOutput, **ERRORS, 413: ErrorOutput, **THROTTLED},
     )
     def put(self, request, cart_id: str, product_id: str):
         cart = _cart(request, cart_id)
@@ -126,7 +136,9 @@ class CartItemApi(APIView):
         cart.refresh_from_db()
         return _cart_response(request, cart)
 
-    @extend_schema(parameters=[CART_TOKEN], request=None, responses={200: CartOutput, **ERRORS})
+    @extend_schema(
+        parameters=[CART_TOKEN], request=None, responses={200: CartOutput, **ERRORS, **THROTTLED}
+    )
     def delete(self, request, cart_id: str, product_id: str):
         cart = _cart(request, cart_id)
         product = _product_or_404(product_id)
@@ -137,10 +149,12 @@ class CartItemApi(APIView):
 
 
 class CartCheckoutApi(APIView):
+    throttle_classes = [CartWriteThrottle]
+
     @extend_schema(
         parameters=[CART_TOKEN, IDEMPOTENCY_KEY],
         request=None,
-        responses={201: OrderOutput, 200: OrderOutput, **ERRORS, 422: ErrorOutput},
+        responses={201: OrderOutput, 200: OrderOutput, **ERRORS, 422: ErrorOutput, **THROTTLED},
     )
     def post(self, request, cart_id: str):
         cart = _cart(request, cart_id)

@@ -19,7 +19,7 @@ def process_env(**overrides: str) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "SECRET_KEY": "celery-test-secret",
+        "SECRET_KEY": "celery-test-secret-key-long-enough-for-the-production-check",
         "DEBUG": "0",
         "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**db),
         "REDIS_URL": os.environ["REDIS_URL"],

@@ -62,7 +62,7 @@ def server(django_db_setup, django_db_blocker, settings):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "0",
-        "SECRET_KEY": "runserver-test-secret",
+        "SECRET_KEY": "runserver-test-secret-key-long-enough-for-the-production-check",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": url,
         "RESERVATION_TTL_SECONDS": str(TTL_SECONDS),

@@ -20,7 +20,7 @@ def sqlite_server(tmp_path):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "0",
-        "SECRET_KEY": "sqlite-test-secret",
+        "SECRET_KEY": "sqlite-test-secret-key-long-enough-for-the-production-check",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
     }

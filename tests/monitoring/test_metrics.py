@@ -329,7 +329,7 @@ def _gunicorn(settings, tmp_path, *, metrics_dir: Path | None):
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DEBUG="0",
-        SECRET_KEY="metrics-test-secret",
+        SECRET_KEY="metrics-test-secret-key-long-enough-for-the-production-check",
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL="postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**db),
     )
