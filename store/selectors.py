@@ -10,6 +10,9 @@ from store.tokens import token_matches
 def cart_get_for_token(*, cart_id: str, token: str | None) -> Cart:
     """Return the cart if `token` is its secret; otherwise CartNotFound, as if absent."""
     try:
+        # Only the canonical ASCII form: uuid.UUID would also take other digits.
+        if not str(cart_id).isascii():
+            raise ValueError(cart_id)
         pk = uuid.UUID(str(cart_id))
     except ValueError:
         raise CartNotFound() from None

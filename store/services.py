@@ -13,6 +13,8 @@ from store.errors import InvalidInput, InvalidQuantity, StockBelowHeld
 from store.models import Cart, Inventory, Product
 from store.tokens import token_hash, token_new
 
+# The stock counters are 32-bit integer columns.
+MAX_STOCK = 2**31 - 1
 # Cart ids named in a StockBelowHeld error; enough for staff to find them in the admin.
 _CARTS_NAMED = 10
 
@@ -41,8 +43,8 @@ def inventory_set(*, product: Product, on_hand: int, now: datetime | None = None
     the units in live holds is refused with StockBelowHeld naming them.
     """
     now = now or timezone.now()
-    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0:
-        raise InvalidQuantity("On-hand stock must be a whole number of 0 or more.")
+    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or not 0 <= on_hand <= MAX_STOCK:
+        raise InvalidQuantity(f"On-hand stock must be a whole number from 0 to {MAX_STOCK}.")
     with transaction.atomic():
         Inventory.objects.get_or_create(product=product)
         # Wait for rows a sweep holds rather than skip them: staff changes are rare and

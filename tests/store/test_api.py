@@ -150,7 +150,10 @@ def test_another_carts_token_does_not_open_this_cart(api, product, cart):
     assert _counts() == before
 
 
-@pytest.mark.parametrize("cart_id", ["not-a-uuid", "123", str(uuid.uuid4())])
+@pytest.mark.parametrize(
+    "cart_id",
+    ["not-a-uuid", "123", str(uuid.uuid4()), "１２３４５６７８-1234-1234-1234-123456789012"],
+)
 def test_bad_or_unknown_cart_id_is_404(api, product, cart_id):
     response = api.get(f"/api/v1/carts/{cart_id}/", HTTP_X_CART_TOKEN="anything")
     assert response.status_code == 404

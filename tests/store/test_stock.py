@@ -72,7 +72,8 @@ def test_set_stock_refuses_to_go_below_held_units():
         (["NEW-2", "5", "--price", "abc"], "decimal"),
         (["NEW-2", "5", "--price", "-1"], "0 or more"),
         (["NEW-2", "5", "--price", "1.234"], "2 decimals"),
-        (["NEW-2", "-5", "--price", "1"], "0 or more"),
+        (["NEW-2", "-5", "--price", "1"], "from 0 to 2147483647"),
+        (["NEW-2", "2147483648", "--price", "1"], "from 0 to 2147483647"),
     ],
 )
 def test_set_stock_bad_input(args, message):
