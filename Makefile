@@ -13,7 +13,7 @@ ARGS   ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test lint clean
+.PHONY: help venv run test lint bench clean
 
 help:
 	@echo "Targets:"
@@ -22,6 +22,7 @@ help:
 	@echo "         from the Procfile under honcho; one Ctrl-C stops all four"
 	@echo "  test   pytest against throwaway PostgreSQL + Redis; extra pytest args via ARGS=\"...\""
 	@echo "  lint   ruff check ."
+	@echo "  bench  benchmarks against throwaway PostgreSQL (under 15 min), writes BENCHMARKS.md; ARGS=\"--quick\""
 	@echo "  clean  remove .tmp/"
 
 venv: $(STAMP)
@@ -47,6 +48,15 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(VENV)/bin/pip install -e '.[dev,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP)
+	./scripts/bench.sh $(ARGS)
 
 clean:
 	rm -rf .tmp/

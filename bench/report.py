@@ -1,0 +1,299 @@
+"""The suite's outputs: the printed table, results/latest.json, the plot, BENCHMARKS.md."""
+
+import json
+import math
+import time
+
+from bench.common import RESULTS, ROOT
+
+ORDER = ("hot_hold", "peer_pattern", "read_flatness", "http", "drain_rate", "drain_p99",
+         "drain_memory")
+TARGETS = {
+    "hot_hold": (1.0, ">="), "peer_pattern": (5.0, ">="), "read_flatness": (1.2, "<="),
+    "http": (0.5, ">="), "drain_rate": (0.5, ">="), "drain_p99": (2.0, "<="),
+    "drain_memory": (256, "<="),
+}
+WHAT = {
+    "hot_hold": "hold_set ops/s on one product, 16 clients / pgbench conventional transaction",
+    "peer_pattern": "hold_set ops/s / peers' lock-sum-insert ops/s, 10,000 live holds",
+    "read_flatness": "availability_get p50 at 100,000 live holds / p50 at 0",
+    "http": "PUT cart line req/s / GET /api/v1/health/live/ req/s, gunicorn",
+    "drain_rate": "release task holds/s / hand-written batched SQL holds/s",
+    "drain_p99": "p99 of concurrent holds during the release / without it",
+    "drain_memory": "peak RSS of the process running the release task (MB)",
+}
+SCENARIO_OF = {"hot_hold": "hot_hold", "peer_pattern": "peer_pattern",
+               "read_flatness": "reads", "http": "http", "drain_rate": "drain",
+               "drain_p99": "drain", "drain_memory": "drain"}
+
+
+def build(results: dict, machine: dict, only: list[str]) -> dict:
+    document = {}
+    for key in ORDER:
+        if key in results:
+            document[key] = results[key]
+        else:
+            target, op = TARGETS[key]
+            document[key] = {"value": None, "target": target, "op": op, "met": None,
+                             "skipped": SCENARIO_OF[key] not in only}
+    if "scaling" in results:
+        document["scaling"] = results["scaling"]
+    document["machine"] = machine
+    document["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return document
+
+
+def _fmt(value, unit="ratio") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if unit == "MB":
+        return f"{value:.0f} MB"
+    return f"{value:.2f}"
+
+
+def _met(entry) -> str:
+    if entry.get("error"):
+        return "ERROR"
+    if entry.get("met") is None:
+        return "not run"
+    return "yes" if entry["met"] else "NO"
+
+
+def _figures(key: str, e: dict) -> str:
+    """The raw figures behind one ratio, in a few words."""
+    if e.get("value") is None:
+        return e.get("error", "")
+    if key == "hot_hold":
+        text = f"{e['project_ops_per_s']:.0f} vs {e['conventional_ops_per_s']:.0f} ops/s"
+        if e.get("proposal_ratio") is not None:
+            text += f"; one-statement proposal {e['proposal_ratio']:.2f}"
+        return text
+    if key == "peer_pattern":
+        text = f"{e['project_ops_per_s']:.0f} vs {e['peer_ops_per_s']:.0f} ops/s"
+        if e.get("proposal_ratio") is not None:
+            text += f"; one-statement proposal {e['proposal_ratio']:.2f}"
+        return text
+    if key == "read_flatness":
+        p = e["project"]
+        counts = [str(c) for c in e["live_holds"]]
+        return ("p50 " + " / ".join(f"{p[c]['p50_ms']:.3f}" for c in counts) + " ms; peers' "
+                f"sum p50 ratio {e['peer_p50_ratio']:.1f}x")
+    if key == "http":
+        return f"{e['hold_requests_per_s']:.0f} vs {e['live_requests_per_s']:.0f} req/s"
+    if key == "drain_rate":
+        return (f"{e['task_holds_per_s']} vs {e['hand_holds_per_s']} holds/s "
+                f"({e['holds']:,} holds)")
+    if key == "drain_p99":
+        text = f"{e['p99_ms_during_task']:.1f} vs {e['p99_ms_without_drain']:.1f} ms"
+        if e.get("p99_ms_during_by_product") and e.get("p99_ms_without_drain"):
+            ratio = e["p99_ms_during_by_product"] / e["p99_ms_without_drain"]
+            text += f"; by-product proposal {ratio:.2f}"
+        return text
+    if key == "drain_memory":
+        return f"{e['rss_before_drain_mb']:.0f} MB before the drain"
+    return ""
+
+
+def rows(document: dict) -> list[tuple[str, str, str, str, str]]:
+    out = []
+    for key in ORDER:
+        e = document[key]
+        unit = e.get("unit", "ratio")
+        target, op = TARGETS[key]
+        target_text = f"{op} {target:g}" + (" MB" if unit == "MB" else "")
+        out.append((key, _fmt(e.get("value"), unit), target_text, _met(e), _figures(key, e)))
+    return out
+
+
+def table(document: dict) -> str:
+    header = ("scenario", "value", "target", "met", "figures")
+    body = rows(document)
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(5)]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
+    lines = [line(header), line(tuple("-" * w for w in widths)), *map(line, body)]
+    scaling = document.get("scaling")
+    if scaling:
+        lines.append("")
+        lines.append("scaling, hot product, ops/s:")
+        lines.append("  clients   project  conventional  ratio  one-statement proposal  ratio")
+        for p in scaling["points"]:
+            lines.append(f"  {p['clients']:>7}  {p['project_ops_per_s']:>8.0f}  "
+                         f"{p['conventional_ops_per_s']:>12.0f}  {p['ratio']:>5.2f}  "
+                         f"{p.get('proposal_ops_per_s', 0):>22.0f}  "
+                         f"{p.get('proposal_ratio') or 0:>5.2f}")
+    return "\n".join(lines)
+
+
+def plot(document: dict) -> bool:
+    scaling = document.get("scaling")
+    if not scaling:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    points = scaling["points"]
+    clients = [p["clients"] for p in points]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    ax.plot(clients, [p["project_ops_per_s"] for p in points], "o-",
+            label="stockhold hold_set (Django, Python clients)")
+    ax.plot(clients, [p["conventional_ops_per_s"] for p in points], "s--",
+            label="conventional transaction (pgbench, SQL)")
+    if all(p.get("proposal_ops_per_s") for p in points):
+        ax.plot(clients, [p["proposal_ops_per_s"] for p in points], "^:",
+                label="proposal: hold_set as one statement (bench/proposal.py)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(clients)
+    ax.set_xticklabels([str(c) for c in clients])
+    ax.set_xlabel("concurrent clients on one product")
+    ax.set_ylabel("hold operations per second")
+    ax.set_ylim(bottom=0)
+    m = document.get("machine", {})
+    ax.set_title(f"Hot-product holds, {m.get('nproc', '?')} CPUs, PostgreSQL "
+                 f"{m.get('postgresql', '?')}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "scaling.png")
+    plt.close(fig)
+    return True
+
+
+def markdown(document: dict, plotted: bool) -> str:
+    m = document["machine"]
+    s = m.get("sizes", {})
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`bench/`, `scripts/bench.sh`); do not edit by hand: the",
+        "analysis lives in `bench/NOTES.md` and is copied in at the end. Every figure below is",
+        "a ratio of two measurements taken in the same run, on the same throwaway PostgreSQL,",
+        "because the machines are shared and noisy.",
+        "",
+        f"Run at {document['generated_at']} on commit `{m.get('commit', '?')}`"
+        f"{' (quick mode: short runs, not for quoting)' if s.get('quick') else ''}; "
+        f"the suite took {m.get('suite_seconds', '?')} s.",
+        "",
+        "| scenario | value | target | met | figures |",
+        "|---|---|---|---|---|",
+    ]
+    for key, value, target, met, figures in rows(document):
+        lines.append(f"| `{key}` | {value} | {target} | {met} | {figures} |")
+    lines += ["", "What each ratio is:", ""]
+    lines += [f"- `{k}`: {WHAT[k]}" for k in ORDER]
+    scaling = document.get("scaling")
+    if scaling:
+        lines += ["", "## Scaling: one hot product, 1 to 64 clients", ""]
+        if plotted:
+            lines += ["![throughput against concurrency](bench/results/scaling.png)", ""]
+        lines += ["| clients | stockhold hold_set ops/s | conventional (pgbench) ops/s | ratio "
+                  "| proposal: one statement ops/s | ratio |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for p in scaling["points"]:
+            lines.append(f"| {p['clients']} | {p['project_ops_per_s']:.0f} | "
+                         f"{p['conventional_ops_per_s']:.0f} | {p['ratio']:.2f} | "
+                         f"{p.get('proposal_ops_per_s', 0):.0f} | "
+                         f"{p.get('proposal_ratio') or 0:.2f} |")
+    hh = document.get("hot_hold", {})
+    cost = hh.get("one_client_in_process")
+    if cost:
+        lines += [
+            "", "One client alone, in one process: `hold_set` costs "
+            f"{cost['project']['cpu_ms_per_op']} ms of CPU and "
+            f"{cost['project']['sql_round_trips']} round trips per hold; the one-statement "
+            f"proposal {cost['proposal']['cpu_ms_per_op']} ms and "
+            f"{cost['proposal']['sql_round_trips']}.",
+        ]
+    rf = document.get("read_flatness", {})
+    if rf.get("value") is not None:
+        lines += ["", "## Availability reads", "",
+                  "| live holds | availability_get p50 / p99 ms | peers' sum p50 / p99 ms |",
+                  "|---:|---:|---:|"]
+        for c in rf["live_holds"]:
+            p, q = rf["project"][str(c)], rf["peer"][str(c)]
+            lines.append(f"| {c:,} | {p['p50_ms']:.3f} / {p['p99_ms']:.3f} | "
+                         f"{q['p50_ms']:.3f} / {q['p99_ms']:.3f} |")
+    dr = document.get("drain_rate", {})
+    if dr.get("value") is not None:
+        dp, dm = document["drain_p99"], document["drain_memory"]
+        lines += [
+            "", "## Draining a dead scheduler's backlog", "",
+            f"{dr['holds']:,} expired holds over {dr['products']:,} products"
+            + (" (scaled down from 1,000,000 to fit the time budget)" if dr["scaled_down"]
+               else "") + ".",
+            "",
+            f"- release task: {dr['task']['released']:,} holds in {dr['task']['seconds']:.1f} s "
+            f"({dr['task_holds_per_s']:,}/s); hand-written SQL: {dr['hand']['released']:,} in "
+            f"{dr['hand']['seconds']:.1f} s ({dr['hand_holds_per_s']:,}/s).",
+            f"- holds alongside ({dp['clients']} shoppers at {dp['rate_per_client']:g}/s each): "
+            f"p99 {dp['p99_ms_without_drain']} ms without a drain, "
+            f"{dp['p99_ms_during_task']} ms during the release task, "
+            f"{dp['p99_ms_during_hand']} ms during the hand-written drain.",
+            f"- peak RSS of the release process: {dm['value']:.0f} MB "
+            f"({dm['rss_before_drain_mb']:.0f} MB after start-up, before the first batch).",
+            "- proposal, hand-written SQL releasing one product per transaction: "
+            + (f"{dp['by_product_proposal']['released']:,} holds in "
+               f"{dp['by_product_proposal']['seconds']:.1f} s "
+               f"({dp['by_product_proposal']['holds_per_s']:,}/s), shoppers' p99 "
+               f"{dp['p99_ms_during_by_product']} ms."
+               if dp.get("by_product_proposal") else "not run (no time left)."),
+            f"- counters after the drains: {dr['counter_drift_products']['task']} products "
+            f"drifted after the release task, {dr['counter_drift_products']['hand']} after "
+            "the hand-written one.",
+        ]
+    ht = document.get("http", {})
+    if ht.get("value") is not None:
+        ip = ht.get("in_process", {})
+        lines += [
+            "", "## HTTP", "",
+            f"`{ht['web_command']}` with {ht['workers']} workers (DEBUG off), "
+            f"{ht['connections']} connections from {ht['load_generator']}: "
+            f"{ht['hold_requests_per_s']:.0f} hold PUTs/s against "
+            f"{ht['live_requests_per_s']:.0f} liveness GETs/s ({ht['non_2xx']} non-2xx). "
+            "The cart throttles run with a rate no run reaches (all load comes from one "
+            "address), and count in each worker's memory: no Redis is started.",
+        ]
+        if ip:
+            lines += [
+                "",
+                "In one process, without a server: a hold PUT costs "
+                f"{ip['hold']['cpu_ms_per_request']} ms of CPU and "
+                f"{ip['hold']['sql_statements']} SQL statements; the liveness GET "
+                f"{ip['live']['cpu_ms_per_request']} ms and {ip['live']['sql_statements']}.",
+            ]
+    lines += [
+        "", "## Machine", "",
+        f"- CPUs (`nproc`): {m.get('nproc')} ({m.get('cpu', '')})",
+        f"- memory: {m.get('memory_gib')} GiB",
+        f"- PostgreSQL {m.get('postgresql')}, throwaway server started like `make test` "
+        f"(`{m.get('postgresql_flags', '')}`)",
+        f"- Python {m.get('python')}, Django {m.get('django')}; {m.get('os')}",
+        f"- HTTP load generator: {m.get('load_generator')}",
+        f"- load average at start / end: {m.get('load_average_at_start')} / "
+        f"{m.get('load_average_at_end')} (others share the machine)",
+        "",
+        "## How to reproduce", "",
+        "```sh",
+        "make bench                 # venv + the `bench` extra, throwaway PostgreSQL, whole suite",
+        "make bench ARGS=--quick    # short runs, to try the harness",
+        "make bench ARGS='--only hot_hold,scaling'",
+        "```",
+        "",
+        "Needs the Debian package `postgresql` (initdb, pg_ctl, postgres, pgbench); `wrk` is",
+        "installed with apt-get when missing and allowed, else Python threads load the server.",
+        "Raw figures of every round: `bench/results/latest.json`.",
+    ]
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
+    return "\n".join(lines) + "\n"
+
+
+def write(document: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
+    plotted = plot(document)
+    (ROOT / "BENCHMARKS.md").write_text(markdown(document, plotted))
