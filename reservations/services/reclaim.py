@@ -15,21 +15,27 @@ from django.db.models import F, Sum
 from reservations.models import Reservation
 from store.models import Inventory
 
-# Holds reclaimed per statement; a product with a larger backlog is reclaimed in rounds.
+# Holds reclaimed per statement; a larger backlog is reclaimed in rounds.
 RECLAIM_BATCH = 5000
 
 
-def expired_reclaim(
-    *, product_id: int, now: datetime, wait: bool = False, exclude_id: int | None = None
-) -> int:
-    """Move the expired active holds of a product to `expired`; return the units freed.
+def expired_reclaim_some(
+    *,
+    product_id: int,
+    now: datetime,
+    limit: int | None = None,
+    wait: bool = False,
+    exclude_id: int | None = None,
+) -> tuple[int, int]:
+    """Move up to `limit` expired active holds of a product to `expired`.
 
-    Shoppers call it holding the product's inventory row lock (see `stock_take`) and skip
-    locked hold rows. Staff stock changes pass `wait=True` and call it before they lock
-    the product row, so they see every expired unit.
+    Returns (holds, units) freed. Shoppers and the release task call it holding the
+    product's inventory row lock and skip locked hold rows; staff stock changes pass
+    `wait=True` and call it before they lock the product row, so they see every expired
+    unit. The counter moves once, after every hold row is locked.
     """
-    freed = 0
-    while True:
+    holds = freed = 0
+    while limit is None or holds < limit:
         candidates = Reservation.objects.filter(
             product_id=product_id,
             status=Reservation.Status.ACTIVE,
@@ -37,21 +43,32 @@ def expired_reclaim(
         ).order_by("expires_at", "id")
         if exclude_id is not None:
             candidates = candidates.exclude(pk=exclude_id)
+        size = RECLAIM_BATCH if limit is None else min(RECLAIM_BATCH, limit - holds)
         rows = list(
             candidates.select_for_update(skip_locked=not wait).values_list("id", "quantity")[
-                :RECLAIM_BATCH
+                :size
             ]
         )
         if rows:
             Reservation.objects.filter(pk__in=[pk for pk, _ in rows]).update(
                 status=Reservation.Status.EXPIRED, updated_at=now
             )
+            holds += len(rows)
             freed += sum(quantity for _, quantity in rows)
-        if len(rows) < RECLAIM_BATCH:
+        if len(rows) < size:
             break
     if freed:
         Inventory.objects.filter(pk=product_id).update(reserved=F("reserved") - freed)
-    return freed
+    return holds, freed
+
+
+def expired_reclaim(
+    *, product_id: int, now: datetime, wait: bool = False, exclude_id: int | None = None
+) -> int:
+    """Move every expired active hold of a product to `expired`; return the units freed."""
+    return expired_reclaim_some(
+        product_id=product_id, now=now, wait=wait, exclude_id=exclude_id
+    )[1]
 
 
 def stock_take(

@@ -6,16 +6,16 @@ it moves them to their terminal state, keeps the active set small and feeds moni
 
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Case, Count, F, IntegerField, Sum, Value, When
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from reservations.models import ReleaseRun, Reservation
+from reservations.services.reclaim import expired_reclaim_some
 from store.models import Inventory
 
 logger = logging.getLogger(__name__)
@@ -29,50 +29,42 @@ class ReleaseResult:
     more_left: bool
 
 
-def _release_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int]:
-    """Release one batch in one short transaction; return (candidates, holds, units)."""
+def _release_batch(
+    *, now: datetime, batch_size: int, skipped: set[int]
+) -> tuple[int, int, bool]:
+    """Release up to `batch_size` expired holds of one product in one short transaction.
+
+    The product is the one whose hold expired first. Its inventory row is locked with
+    SKIP LOCKED (a shopper busy on it is never kept waiting; the product goes to
+    `skipped` and is left for the next run), then its expired holds are reclaimed through
+    the same path shoppers use. Returns (holds, units, found) where `found` says whether
+    any product with expired holds was left to try.
+    """
     with transaction.atomic():
-        candidates = list(
+        product_id = (
             Reservation.objects.filter(status=Reservation.Status.ACTIVE, expires_at__lte=now)
+            .exclude(product_id__in=skipped)
             .order_by("expires_at")
-            .values_list("id", "product_id")[:batch_size]
+            .values_list("product_id", flat=True)
+            .first()
         )
-        if not candidates:
-            return 0, 0, 0
-        # Product rows first, in ascending pk order like every other writer; then the
-        # hold rows with SKIP LOCKED (see reservations.services.reclaim for why).
-        list(
-            Inventory.objects.filter(pk__in={product_id for _, product_id in candidates})
-            .order_by("pk")
-            .select_for_update()
-            .values_list("pk", flat=True)
-        )
-        rows = list(
-            Reservation.objects.filter(
-                pk__in=[pk for pk, _ in candidates],
-                status=Reservation.Status.ACTIVE,
-                expires_at__lte=now,
-            )
+        if product_id is None:
+            return 0, 0, False
+        locked = (
+            Inventory.objects.filter(pk=product_id)
             .select_for_update(skip_locked=True)
-            .values_list("id", "product_id", "quantity")
+            .values_list("pk", flat=True)
+            .first()
         )
-        if not rows:
-            return len(candidates), 0, 0
-        Reservation.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
-            status=Reservation.Status.EXPIRED, updated_at=now
-        )
-        units: Counter[int] = Counter()
-        for _, product_id, quantity in rows:
-            units[product_id] += quantity
-        product_ids = sorted(units)
-        Inventory.objects.filter(pk__in=product_ids).update(
-            reserved=F("reserved")
-            - Case(
-                *(When(pk=pk, then=Value(units[pk])) for pk in product_ids),
-                output_field=IntegerField(),
-            )
-        )
-    return len(candidates), len(rows), sum(units.values())
+        if locked is None:
+            skipped.add(product_id)
+            return 0, 0, True
+        holds, units = expired_reclaim_some(product_id=product_id, now=now, limit=batch_size)
+        if holds < batch_size:
+            # Every hold of this product that could be had is released; the rest are
+            # lines their own carts hold right now (renewing or checking them out).
+            skipped.add(product_id)
+    return holds, units, True
 
 
 def expired_count(*, now: datetime | None = None) -> dict[str, int]:
@@ -92,8 +84,10 @@ def expired_release(
 ) -> ReleaseResult:
     """Release expired holds in batches until none are left or the time budget is spent.
 
-    Each batch is picked with SKIP LOCKED in expiry order and committed on its own, so two
-    runs at once release each hold once and shoppers never wait behind a run.
+    Each batch is one product's expired holds (the product whose hold expired first), in
+    a transaction of its own that locks that one product row with SKIP LOCKED: two runs
+    at once release each hold once, shoppers never wait behind a run, and no row lock is
+    held across Python work on other products.
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.RESERVATION_RELEASE_BATCH_SIZE
@@ -102,17 +96,20 @@ def expired_release(
     )
     deadline = time.monotonic() + budget
     released = units = batches = 0
+    skipped: set[int] = set()
     while True:
-        candidates, holds, batch_units = _release_batch(now=now, batch_size=batch_size)
+        holds, batch_units, found = _release_batch(
+            now=now, batch_size=batch_size, skipped=skipped
+        )
+        if not found:
+            # Products skipped because a shopper held their row are left for the next run.
+            more_left = expired_count(now=now)["holds"] > 0
+            return ReleaseResult(released, units, batches, more_left=more_left)
         if holds:
             batches += 1
             released += holds
             units += batch_units
-        if candidates < batch_size:
-            return ReleaseResult(released, units, batches, more_left=False)
-        if not holds or time.monotonic() >= deadline:
-            # Nothing released from a full batch: its holds are being reclaimed or renewed
-            # by shoppers right now. Leave the rest to the next run rather than spin.
+        if time.monotonic() >= deadline:
             return ReleaseResult(released, units, batches, more_left=True)
 
 

@@ -4,6 +4,7 @@ import threading
 from datetime import timedelta
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -52,12 +53,36 @@ def test_release_moves_only_expired_holds_and_their_units(now, ttl):
 
 
 @pytest.mark.django_db
-def test_release_works_in_batches(now):
+def test_release_works_in_batches_of_one_product(now):
     _expired_backlog(products=3, carts=7, now=now)
     result = expired_release(now=now, batch_size=5)
-    assert (result.released, result.batches) == (21, 5)
+    # Each product's 7 holds: a batch of 5, then one of 2.
+    assert (result.released, result.batches, result.more_left) == (21, 6, False)
     _assert_counters_exact()
     assert Inventory.objects.filter(reserved=0).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_release_leaves_a_product_whose_row_a_shopper_holds_for_the_next_run(now):
+    from django.db import connection as default_connection
+
+    busy, free = _expired_backlog(products=2, carts=3, now=now)
+    # Another connection holds the busy product's row, as a shopper mid-hold would.
+    other = psycopg.connect(
+        **{k: v for k, v in default_connection.get_connection_params().items()
+           if k in ("dbname", "host", "port", "user")}
+    )
+    try:
+        other.execute("SELECT 1 FROM store_inventory WHERE product_id = %s FOR UPDATE",
+                      [busy.pk])
+        result = expired_release(now=now, batch_size=10)
+    finally:
+        other.close()
+    assert (result.released, result.more_left) == (3, True)
+    assert Inventory.objects.get(pk=free.pk).reserved == 0
+    assert Inventory.objects.get(pk=busy.pk).reserved == 3
+    assert expired_release(now=now, batch_size=10).released == 3
+    _assert_counters_exact()
 
 
 @pytest.mark.django_db
