@@ -1,0 +1,224 @@
+"""Redis stopped under the web process and a worker: shopping goes on, health says so."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from celery import Celery
+from django.db.models import Sum
+from django.utils import timezone
+
+from reservations.models import ReleaseRun, Reservation
+from reservations.tasks import RELEASE_TASK_NAME
+from store.models import Inventory, Order
+from store.services import product_create
+from tests import celery_processes
+from tests.factories import expired_backlog_create
+from tests.faults.conftest import free_port
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class ThrowawayRedis:
+    """A redis-server of the test's own on a free port, with no persistence."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        celery_processes.wait_until(
+            lambda: self._ping(client), timeout=10, message="redis-server did not start"
+        )
+
+    @staticmethod
+    def _ping(client) -> bool:
+        try:
+            return client.ping()
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        # Only the server this test started, by its own pid.
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path):
+    server = ThrowawayRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _env(redis_url: str) -> dict[str, str]:
+    return celery_processes.process_env(
+        REDIS_URL=redis_url,
+        CELERY_BROKER_URL=redis_url,
+        ALLOWED_HOSTS="127.0.0.1",
+        SECRET_KEY="redis-down-fault-test-secret-key-long-enough-for-production-check",
+        MONITORING_HEALTH_CACHE_SECONDS="0",
+        ALERT_WEBHOOK_URL="",
+        ADMINS="",
+        SENTRY_DSN="",
+    )
+
+
+@contextmanager
+def _web(tmp_path: Path, env: dict[str, str]):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    log_path = tmp_path / "web.log"
+    with celery_processes.running(argv, env, log_path) as process:
+
+        def up():
+            if process.poll() is not None:
+                raise AssertionError(f"runserver exited:\n{log_path.read_text()}")
+            try:
+                urllib.request.urlopen(base + "/api/v1/health/live/", timeout=2)
+                return True
+            except (urllib.error.URLError, ConnectionError):
+                return False
+
+        celery_processes.wait_until(up, timeout=30, message="runserver did not start")
+        yield base, log_path
+
+
+def _request(base, method, path, body=None, token=None):
+    request = urllib.request.Request(
+        base + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **({"X-Cart-Token": token} if token else {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw)
+        except ValueError:
+            return error.code, {"raw": raw[:500].decode(errors="replace")}
+
+
+def _shop(base, product, quantity):
+    """One shopper: a cart, a hold, a change, a checkout. Returns the statuses."""
+    statuses = []
+    status, cart = _request(base, "POST", "/api/v1/carts/")
+    statuses.append(status)
+    if status != 201:
+        return statuses
+    path = f"/api/v1/carts/{cart['id']}/items/{product.pk}/"
+    statuses.append(_request(base, "PUT", path, {"quantity": quantity + 1}, cart["token"])[0])
+    statuses.append(_request(base, "PUT", path, {"quantity": quantity}, cart["token"])[0])
+    statuses.append(
+        _request(base, "POST", f"/api/v1/carts/{cart['id']}/checkout/", token=cart["token"])[0]
+    )
+    return statuses
+
+
+def _broker(base) -> tuple[int, dict]:
+    status, body = _request(base, "GET", "/api/v1/health/")
+    return status, body["checks"]["broker"]
+
+
+def test_shopping_survives_redis_down_and_health_reports_it(tmp_path, throwaway_redis):
+    product = product_create(sku="REDIS-DOWN", name="Redis down", price=4, on_hand=100)
+    expired_backlog_create(products=2, carts=50, expired_at=timezone.now() - timedelta(hours=1))
+    env = _env(throwaway_redis.url)
+    worker_log = tmp_path / "worker.log"
+    worker_argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool=solo",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+        f"--hostname=redis-down-{os.getpid()}@%h",
+    ]
+    sender = Celery(broker=throwaway_redis.url, set_as_current=False)
+    with (
+        _web(tmp_path, env) as (base, web_log),
+        celery_processes.running(worker_argv, env, worker_log) as worker,
+    ):
+        celery_processes._wait_for_worker(sender, worker, worker_log)
+        assert _shop(base, product, 2) == [201, 200, 200, 201]
+        status, broker = _broker(base)
+        assert broker["ok"] is True, (status, broker)
+
+        throwaway_redis.stop()
+        # Holds and checkouts do not need Redis.
+        for _ in range(3):
+            assert _shop(base, product, 3) == [201, 200, 200, 201], web_log.read_text()[-3000:]
+        status, body = _request(base, "GET", "/api/v1/products/")
+        assert status == 200
+        status, broker = _broker(base)
+        assert status == 503
+        assert broker["ok"] is False, broker
+        assert worker.poll() is None, "the worker died with the broker"
+
+        throwaway_redis.start()  # same port
+        status, broker = _broker(base)
+        assert broker["ok"] is True, (status, broker)
+        assert _shop(base, product, 1) == [201, 200, 200, 201]
+
+        # The worker reconnects on its own and the next run catches up the backlog.
+        sender.send_task(RELEASE_TASK_NAME)
+        run = celery_processes.wait_until(
+            lambda: ReleaseRun.objects.filter(status=ReleaseRun.Status.SUCCEEDED).first(),
+            timeout=40,
+            interval=0.25,
+            message="no release run after Redis came back:\n" + worker_log.read_text()[-3000:],
+        )
+        assert (run.released, run.more_left) == (100, False)
+        assert "Connection to broker lost" in worker_log.read_text()
+    sender.close()
+
+    assert Order.objects.count() == 5
+    inventory = Inventory.objects.get(product=product)
+    assert (inventory.on_hand, inventory.reserved) == (100 - 2 - 3 * 3 - 1, 0)
+    assert Inventory.objects.aggregate(total=Sum("reserved"))["total"] == 0
+    assert not Reservation.objects.filter(status=Reservation.Status.ACTIVE).exists()

@@ -1,0 +1,139 @@
+"""A release run on a real prefork worker, killed with SIGKILL in the middle of its batches."""
+
+import os
+import signal
+import sys
+from datetime import timedelta
+
+import pytest
+from django.db.models import Sum
+from django.utils import timezone
+
+from reservations.models import ReleaseRun, Reservation
+from reservations.tasks import release_expired_reservations
+from store.models import Inventory
+from tests import celery_processes
+from tests.factories import expired_backlog_create
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+
+PRODUCTS, CARTS = 20, 1000  # 20,000 expired holds of one unit
+
+
+def _prefork_worker(tmp_path, name, **env):
+    from config.celery import app
+
+    log_path = tmp_path / f"{name}.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "tests.faults.worker_app",
+        "worker",
+        "--pool=prefork",
+        "--concurrency=1",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        f"--hostname={name}-{os.getpid()}@%h",
+    ]
+    environment = celery_processes.process_env(
+        RESERVATION_RELEASE_BATCH_SIZE="50", RESERVATION_RELEASE_MAX_RUN_SECONDS="80", **env
+    )
+    return celery_processes.running(argv, environment, log_path), app, log_path
+
+
+def _active_reserved_match() -> list:
+    """Products whose `reserved` differs from the units in their active holds."""
+    active = dict(
+        Reservation.objects.filter(status=Reservation.Status.ACTIVE)
+        .values_list("product_id")
+        .annotate(units=Sum("quantity"))
+    )
+    return [
+        (inv.product_id, inv.reserved, active.get(inv.product_id, 0))
+        for inv in Inventory.objects.all()
+        if inv.reserved != active.get(inv.product_id, 0)
+    ]
+
+
+def _expired_units() -> int:
+    return (
+        Reservation.objects.filter(status=Reservation.Status.EXPIRED).aggregate(
+            units=Sum("quantity")
+        )["units"]
+        or 0
+    )
+
+
+def _reserved_total() -> int:
+    return Inventory.objects.aggregate(total=Sum("reserved"))["total"] or 0
+
+
+def _broker_clean(redis_url):
+    """No message, delivered or not, left in the broker by an earlier test."""
+    import redis
+
+    from config.celery import app
+
+    app.control.purge()
+    redis.Redis.from_url(redis_url).delete("unacked", "unacked_index", "unacked_mutex")
+
+
+def test_sigkill_mid_run_loses_nothing_and_the_redelivered_run_finishes(tmp_path, redis_url):
+    _broker_clean(redis_url)
+    expired_backlog_create(
+        products=PRODUCTS, carts=CARTS, expired_at=timezone.now() - timedelta(hours=1)
+    )
+    total = PRODUCTS * CARTS
+    assert _reserved_total() == total
+
+    # A short visibility timeout so that the unacknowledged (acks_late) message comes back.
+    process_cm, app, log_path = _prefork_worker(tmp_path, "doomed", CELERY_VISIBILITY_TIMEOUT="5")
+    with process_cm as process:
+        celery_processes._wait_for_worker(app, process, log_path)
+        task_id = release_expired_reservations.delay().id
+
+        def mid_run():
+            released = Reservation.objects.filter(status=Reservation.Status.EXPIRED).count()
+            return released if 0 < released < total // 2 else 0
+
+        released_at_kill = celery_processes.wait_until(
+            mid_run, timeout=40, interval=0.02, message="the run never got under way"
+        )
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    expired_after_kill = Reservation.objects.filter(status=Reservation.Status.EXPIRED).count()
+    assert released_at_kill <= expired_after_kill < total, "the kill was not mid-run"
+    # The killed run never finished: its heartbeat row stays `running`.
+    assert ReleaseRun.objects.filter(task_id=task_id).get().status == ReleaseRun.Status.RUNNING
+    # Counters exact, and every unit taken out of `reserved` belongs to exactly one hold
+    # that is now expired: nothing released twice, nothing half-released.
+    assert _active_reserved_match() == []
+    assert total - _reserved_total() == _expired_units() == expired_after_kill
+
+    process_cm, app, log_path = _prefork_worker(tmp_path, "second", CELERY_VISIBILITY_TIMEOUT="5")
+    with process_cm as process:
+        celery_processes._wait_for_worker(app, process, log_path)
+        # acks_late: the killed message is redelivered once its visibility timeout is over,
+        # and the redelivered run (same task id) finishes the work.
+        redelivered = celery_processes.wait_until(
+            lambda: ReleaseRun.objects.filter(
+                task_id=task_id, status=ReleaseRun.Status.SUCCEEDED
+            ).first(),
+            timeout=45,
+            interval=0.25,
+            message="the killed task was not redelivered",
+        )
+    assert redelivered.released == total - expired_after_kill
+    assert not redelivered.more_left
+    assert ReleaseRun.objects.filter(task_id=task_id).count() == 2
+
+    assert Reservation.objects.filter(status=Reservation.Status.ACTIVE).count() == 0
+    assert Reservation.objects.filter(status=Reservation.Status.EXPIRED).count() == total
+    assert _reserved_total() == 0
+    assert _active_reserved_match() == []
+    assert list(Inventory.objects.values_list("on_hand", flat=True).distinct()) == [CARTS]
