@@ -1,0 +1,288 @@
+"""PostgreSQL restarted under the web process while shoppers hold and check out."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests import celery_processes
+from tests.faults.conftest import free_port
+
+pytestmark = pytest.mark.timeout(90)
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+ON_HAND = 100_000
+SHOPPERS = 4
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    if os.getuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of the test's own, in a temporary directory, on a free port."""
+
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="stockhold-faults-pg-"))
+        if os.getuid() == 0:
+            shutil.chown(self.workdir, "postgres")
+        self.data = self.workdir / "data"
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            cwd="/",
+        )
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
+            check=True,
+            capture_output=True,
+            cwd="/",
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        self.pg_ctl(
+            "start",
+            "-w",
+            "-t",
+            "30",
+            "-l",
+            str(self.workdir / "postgres.log"),
+            "-o",
+            f"-k {self.workdir} -h 127.0.0.1 -p {self.port} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off",
+        )
+
+    def stop(self) -> None:
+        # Fast shutdown: open sessions are terminated, as in a real restart.
+        self.pg_ctl("stop", "-w", "-m", "fast")
+
+    def remove(self) -> None:
+        try:
+            self.pg_ctl("stop", "-w", "-m", "immediate")
+        except subprocess.CalledProcessError:
+            pass  # not running
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres():
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail(f"PostgreSQL binaries not found in {PG_BIN}")
+    server = ThrowawayPostgres()
+    server.start()
+    yield server
+    server.remove()
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+AUDIT = """
+import json
+from django.db.models import Sum
+from reservations.models import Reservation
+from store.models import Cart, Inventory, Order, OrderLine, Product
+p = Product.objects.get(sku="PG-RESTART")
+inv = Inventory.objects.get(product=p)
+active = Reservation.objects.filter(product=p, status="active").aggregate(u=Sum("quantity"))["u"]
+used = Reservation.objects.filter(product=p, status="consumed")
+consumed = used.aggregate(u=Sum("quantity"))["u"]
+sold = OrderLine.objects.filter(product=p).aggregate(u=Sum("quantity"))["u"]
+bad_orders = [
+    str(o.pk) for o in Order.objects.prefetch_related("lines")
+    if sum(line.quantity for line in o.lines.all())
+    != (Reservation.objects.filter(cart_id=o.cart_id, status="consumed")
+        .aggregate(u=Sum("quantity"))["u"] or 0)
+]
+print(json.dumps({
+    "on_hand": inv.on_hand, "reserved": inv.reserved, "active": active or 0,
+    "consumed": consumed or 0, "sold": sold or 0, "orders": Order.objects.count(),
+    "order_carts": [str(c) for c in Order.objects.values_list("cart_id", flat=True)],
+    "consumed_without_order": Reservation.objects.filter(status="consumed")
+        .exclude(cart__order__isnull=False).count(),
+    "bad_orders": bad_orders,
+}))
+"""
+
+
+def _request(base, method, path, body=None, token=None):
+    request = urllib.request.Request(
+        base + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **({"X-Cart-Token": token} if token else {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {"raw": raw[:300].decode(errors="replace")}
+        return error.code, body, dict(error.headers)
+
+
+class Shoppers:
+    """Threads that each loop: a cart, a hold, a change, a checkout; every answer kept."""
+
+    def __init__(self, base: str, product_id: int) -> None:
+        self.base, self.product_id = base, product_id
+        self.answers: list[tuple[float, str, int, dict, dict]] = []
+        self.checkouts: dict[str, int] = {}  # cart id -> status of its last checkout
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(SHOPPERS)]
+
+    def _call(self, what, method, path, body=None, token=None):
+        answer = _request(self.base, method, path, body, token)
+        with self._lock:
+            self.answers.append((time.monotonic(), what, *answer))
+        return answer
+
+    def _run(self):
+        while not self.stop.is_set():
+            status, cart, _ = self._call("cart", "POST", "/api/v1/carts/")
+            if status != 201:
+                time.sleep(0.05)
+                continue
+            item = f"/api/v1/carts/{cart['id']}/items/{self.product_id}/"
+            self._call("hold", "PUT", item, {"quantity": 3}, cart["token"])
+            self._call("change", "PUT", item, {"quantity": 2}, cart["token"])
+            status, _, _ = self._call(
+                "checkout", "POST", f"/api/v1/carts/{cart['id']}/checkout/", token=cart["token"]
+            )
+            with self._lock:
+                self.checkouts[cart["id"]] = status
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def since(self, moment: float):
+        with self._lock:
+            return [a for a in self.answers if a[0] >= moment]
+
+
+def test_postgres_restart_under_shoppers(tmp_path, postgres):
+    env = celery_processes.process_env(
+        DATABASE_URL=postgres.url,
+        ALLOWED_HOSTS="127.0.0.1",
+        SECRET_KEY="postgres-restart-fault-test-secret-key-long-enough-for-production",
+        CONN_MAX_AGE="60",
+        DB_CONNECT_TIMEOUT="2",
+        THROTTLE_CART_CREATE="off",
+        THROTTLE_CART_WRITE="off",
+        ALERT_WEBHOOK_URL="",
+        ADMINS="",
+        SENTRY_DSN="",
+    )
+    _manage(env, "migrate", "--no-input", "-v", "0")
+    created = _manage(
+        env,
+        "shell",
+        "-c",
+        "from store.services import product_create; "
+        f"print(product_create(sku='PG-RESTART', name='PG', price=2, on_hand={ON_HAND}).pk)",
+    )
+    product_id = int(created.strip().splitlines()[-1])
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    log_path = tmp_path / "web.log"
+    with celery_processes.running(argv, env, log_path) as web:
+
+        def up():
+            assert web.poll() is None, log_path.read_text()
+            try:
+                return _request(base, "GET", f"/api/v1/products/{product_id}/")[0] == 200
+            except (urllib.error.URLError, ConnectionError):
+                return False
+
+        celery_processes.wait_until(up, timeout=30, message="runserver did not start")
+        with Shoppers(base, product_id) as shoppers:
+            time.sleep(1.5)
+            down_at = time.monotonic()
+            postgres.stop()
+            time.sleep(3)
+            during = shoppers.since(down_at + 0.5)
+            postgres.start()
+            up_at = time.monotonic()
+            time.sleep(4)
+        after = [a for a in shoppers.since(up_at + 1.0)]
+        assert web.poll() is None, "the web process died"
+        web_log = log_path.read_text()
+
+    statuses = sorted({a[2] for a in shoppers.answers})
+    errors = [a for a in shoppers.answers if a[2] >= 500 and a[2] != 503]
+    assert errors == [], (errors[:5], web_log[-4000:])
+    unavailable = [a for a in shoppers.answers if a[2] == 503]
+    assert [a for a in unavailable if a[3].get("code") != "unavailable"] == []
+    assert [a for a in unavailable if not a[4].get("Retry-After")] == []
+    assert during and all(a[2] == 503 for a in during), sorted({a[2] for a in during})
+    # Recovered without a restart: the answers after the database came back are successes.
+    assert after, statuses
+    assert {a[2] for a in after if a[1] == "checkout"} == {201}, sorted({a[2] for a in after})
+    assert all(a[2] in (200, 201) for a in after), sorted({a[2] for a in after})
+
+    audit = json.loads(_manage(env, "shell", "-c", AUDIT).strip().splitlines()[-1])
+    # Every unit is either on the shelf or sold; `reserved` is exactly the active holds.
+    assert audit["on_hand"] + audit["sold"] == ON_HAND, audit
+    assert audit["reserved"] == audit["active"], audit
+    assert audit["consumed"] == audit["sold"], audit
+    assert audit["consumed_without_order"] == 0 and audit["bad_orders"] == [], audit
+    # A checkout answered 201 made its order; one that never made an order took no stock.
+    made = set(audit["order_carts"])
+    ok = {cart for cart, status in shoppers.checkouts.items() if status == 201}
+    assert ok <= made
+    assert audit["orders"] == len(made) > 0
