@@ -6,7 +6,7 @@ rests on a measurement rather than a guess.
 
 `hold_set_one_statement`: `reservations.services.hold_set`'s fast path as one PostgreSQL
 function called in autocommit, so a hold is one round trip and the product row is locked
-inside a single statement (the issue's hint). Same steps, same order, same rules: lock
+inside a single statement. Same steps, same order, same rules: lock
 the cart, lock the open line, write it, renew the cart's live holds, then the conditional
 counter update last. When the counter update finds too little stock it raises, nothing
 is written, and the caller would fall back to the full service (reclaim, then retry),

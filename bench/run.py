@@ -42,7 +42,7 @@ class Sizes:
     http_seconds: float
 
 
-# The drain is scaled down from the 1,000,000 holds: on 2 shared cores the release
+# The drain is scaled down from the target's 1,000,000 holds: on 2 shared cores the release
 # task alone took 323 s for 1,000,000 (and the hand-written drain 152 s), which with the
 # reloads leaves no room for the rest within 15 minutes. 300,000 over the same 1,000
 # products keeps each batch as wide (about 630 products per 1,000 holds).

@@ -130,7 +130,7 @@ _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
 if _db["ENGINE"] == "django.db.backends.postgresql":
     # A lock that cannot be had within DB_LOCK_TIMEOUT_MS becomes a clear, retryable
-    # error instead of a request that hangs (DESIGN.md, locking rule 4).
+    # error instead of a request that hangs.
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"].setdefault(
         "options",

@@ -1,6 +1,6 @@
 """Stateful property test: random sequences of holds, removals, checkouts, stock changes
 and clock moves against the real services on PostgreSQL, checked after every step
-against a plain in-memory model of the rules in DESIGN.md.
+against a plain in-memory model of the rules (README, "How holds work").
 
 How the database is used
 ------------------------
@@ -28,7 +28,7 @@ shopper each, with fresh carts from ``cart_create()``. ``NewCart(slot)`` makes t
 slot's shopper walk away and puts a new cart in the slot; the old cart stays in the
 model and in every check, its holds left to expire, which is exactly the backlog the
 design is about; ``ComeBackAndCheckout`` lets any cart with lines, abandoned or not,
-check out later, and ``Release`` runs the housekeeping task, which by DESIGN.md must not
+check out later, and ``Release`` runs the housekeeping task, which by design must not
 change anything anyone sees. All operations go through ONE rule, ``step(op)``, drawn
 from weighted operation strategies: Hypothesis' swarm testing switches whole rules off
 at random per example, and with one rule per operation most of a 40-50 example budget
@@ -66,10 +66,10 @@ Per cart: open/closed, its order, ``expires_at``, and at most one open line per 
   that figure. Otherwise on_hand drops by each quantity, the lines go, the cart closes;
   a repeat returns the same order with created=False. No lines: CartEmpty.
 * ``inventory_set(n)`` succeeds iff ``n >= live units of p`` (expired holds never block).
-* The release task (``expired_release``, not in the shopper's path; DESIGN.md "The one
-  rule") releases exactly the expired holds still counted, in ceil(n / batch) batches,
+* The release task (``expired_release``, not in the shopper's path) releases exactly
+  the expired holds still counted, in batches of one product each,
   and changes no figure anybody sees.
-* ``counted`` follows the reclaim points of DESIGN.md ("Writes"): a hold or checkout that
+* ``counted`` follows the reclaim points of the services: a hold or checkout that
   finds too little unreserved stock (``on_hand - reserved``) reclaims the expired holds
   of that product (other carts' lines), and ``inventory_set`` always reclaims them. The
   model's counted flags are compared with the DB statuses, which pins the ``reserved``
@@ -83,6 +83,7 @@ lines (quantity, expiry, status), status, expiry and order.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -507,13 +508,17 @@ class StockHoldMachine(RuleBasedStateMachine):
         """Every expired hold still counted is released: it changes no figure a shopper
         or staff member sees, only the statuses and the `reserved` counter."""
         result = expired_release(now=self.now, batch_size=batch_size, max_run_seconds=60)
-        due = [
-            ln
+        due_by_product = [
+            (p, ln)
             for cart in self.carts
-            for ln in cart.lines.values()
+            for p, ln in cart.lines.items()
             if ln.counted and not self._live(ln)
         ]
-        expected = (len(due), sum(ln.quantity for ln in due), -(-len(due) // batch_size), False)
+        due = [ln for _, ln in due_by_product]
+        # A batch is one product's holds: each product takes ceil(its holds / batch).
+        per_product = Counter(p for p, _ in due_by_product)
+        batches = sum(-(-n // batch_size) for n in per_product.values())
+        expected = (len(due), sum(ln.quantity for ln in due), batches, False)
         got = (result.released, result.units, result.batches, result.more_left)
         assert got == expected, (
             f"expired_release: (released, units, batches, more_left) = {got}, model {expected}"
