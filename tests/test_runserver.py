@@ -1,8 +1,6 @@
 """The web process alone, as a user starts it: `manage.py runserver` with DEBUG=0."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,29 +12,10 @@ import pytest
 
 from store.models import Product
 from store.services import product_create
+from tests.servers import api_request, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TTL_SECONDS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _request(base, method, path, body=None, token=None):
-    request = urllib.request.Request(
-        base + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **({"X-Cart-Token": token} if token else {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def _wait_until_up(base: str, process: subprocess.Popen) -> None:
@@ -57,7 +36,7 @@ def server(django_db_setup, django_db_blocker, settings):
     """runserver on the test database, DEBUG off, holds that last TTL_SECONDS."""
     db = settings.DATABASES["default"]
     url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**db)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -86,15 +65,15 @@ def server(django_db_setup, django_db_blocker, settings):
 @pytest.mark.django_db(transaction=True)
 def test_web_process_alone_gives_expired_stock_back(server):
     product = product_create(sku="LAST-ONE", name="Last one", price=5, on_hand=2)
-    status, first = _request(server, "POST", "/api/v1/carts/")
+    status, first = api_request(server, "POST", "/api/v1/carts/")
     assert status == 201
-    status, _ = _request(
+    status, _ = api_request(
         server, "PUT", f"/api/v1/carts/{first['id']}/items/{product.pk}/", {"quantity": 2},
         first["token"],
     )
     assert status == 200
-    status, second = _request(server, "POST", "/api/v1/carts/")
-    status, body = _request(
+    status, second = api_request(server, "POST", "/api/v1/carts/")
+    status, body = api_request(
         server, "PUT", f"/api/v1/carts/{second['id']}/items/{product.pk}/", {"quantity": 2},
         second["token"],
     )
@@ -102,16 +81,16 @@ def test_web_process_alone_gives_expired_stock_back(server):
 
     # No worker, no beat, no cron: only the web process and the clock.
     deadline = time.monotonic() + TTL_SECONDS + 10
-    while _request(server, "GET", f"/api/v1/products/{product.pk}/")[1]["available"] < 2:
+    while api_request(server, "GET", f"/api/v1/products/{product.pk}/")[1]["available"] < 2:
         assert time.monotonic() < deadline, "stock did not come back after the TTL"
         time.sleep(0.25)
 
-    status, _ = _request(
+    status, _ = api_request(
         server, "PUT", f"/api/v1/carts/{second['id']}/items/{product.pk}/", {"quantity": 2},
         second["token"],
     )
     assert status == 200
-    status, order = _request(server, "POST", f"/api/v1/carts/{second['id']}/checkout/",
+    status, order = api_request(server, "POST", f"/api/v1/carts/{second['id']}/checkout/",
                              token=second["token"])
     assert status == 201
     assert order["lines"][0]["quantity"] == 2
@@ -120,5 +99,5 @@ def test_web_process_alone_gives_expired_stock_back(server):
 
 @pytest.mark.django_db(transaction=True)
 def test_debug_off_errors_are_json(server):
-    status, body = _request(server, "GET", "/api/v1/no-such-thing/")
+    status, body = api_request(server, "GET", "/api/v1/no-such-thing/")
     assert (status, body["code"]) == (404, "not_found")

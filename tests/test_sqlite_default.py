@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from tests.test_runserver import ROOT, _free_port, _request, _wait_until_up
+from tests.servers import api_request, free_port
+from tests.test_runserver import ROOT, _wait_until_up
 
 SHOPPERS = 24
 STOCK = 10
@@ -15,7 +16,7 @@ STOCK = 10
 
 @pytest.fixture
 def sqlite_server(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -45,20 +46,20 @@ def sqlite_server(tmp_path):
 
 
 def test_concurrent_shoppers_on_sqlite_get_answers_not_locks(sqlite_server):
-    product_id = _request(sqlite_server, "GET", "/api/v1/products/")[1]["results"][0]["id"]
+    product_id = api_request(sqlite_server, "GET", "/api/v1/products/")[1]["results"][0]["id"]
     barrier = threading.Barrier(SHOPPERS)
     outcomes: list[tuple[int, int | None]] = []
 
     def shopper():
-        status, cart = _request(sqlite_server, "POST", "/api/v1/carts/")
+        status, cart = api_request(sqlite_server, "POST", "/api/v1/carts/")
         barrier.wait(timeout=30)
-        status, _ = _request(
+        status, _ = api_request(
             sqlite_server, "PUT", f"/api/v1/carts/{cart['id']}/items/{product_id}/",
             {"quantity": 1}, cart["token"],
         )
         checkout_status = None
         if status == 200:
-            checkout_status, _ = _request(
+            checkout_status, _ = api_request(
                 sqlite_server, "POST", f"/api/v1/carts/{cart['id']}/checkout/",
                 token=cart["token"],
             )
@@ -72,5 +73,5 @@ def test_concurrent_shoppers_on_sqlite_get_answers_not_locks(sqlite_server):
     assert len(outcomes) == SHOPPERS
     assert sorted(outcomes, key=str).count((200, 201)) == STOCK
     assert [o for o in outcomes if o != (200, 201)] == [(409, None)] * (SHOPPERS - STOCK)
-    status, product = _request(sqlite_server, "GET", f"/api/v1/products/{product_id}/")
+    status, product = api_request(sqlite_server, "GET", f"/api/v1/products/{product_id}/")
     assert product["available"] == 0

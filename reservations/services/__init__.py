@@ -2,14 +2,13 @@
 
 from reservations.services.checkout import ShortLine, checkout
 from reservations.services.holds import cart_lock, hold_remove, hold_set
-from reservations.services.reclaim import expired_reclaim, free_units, stock_take
+from reservations.services.reclaim import expired_reclaim, stock_take
 
 __all__ = [
     "ShortLine",
     "cart_lock",
     "checkout",
     "expired_reclaim",
-    "free_units",
     "hold_remove",
     "hold_set",
     "stock_take",

@@ -10,7 +10,7 @@ checking them out), which are not free to anyone else.
 
 from datetime import datetime
 
-from django.db.models import F, Sum
+from django.db.models import F
 
 from reservations.models import Reservation
 from store.models import Inventory
@@ -100,17 +100,3 @@ def stock_take(
         "on_hand", "reserved"
     ).get()
     return on_hand - reserved
-
-
-def free_units(*, product_id: int, now: datetime) -> int:
-    """Return the units of a product that a new hold could take at `now`."""
-    inventory = Inventory.objects.filter(pk=product_id).values("on_hand", "reserved").first()
-    if inventory is None:
-        return 0
-    expired = (
-        Reservation.objects.filter(
-            product_id=product_id, status=Reservation.Status.ACTIVE, expires_at__lte=now
-        ).aggregate(units=Sum("quantity"))["units"]
-        or 0
-    )
-    return inventory["on_hand"] - inventory["reserved"] + expired

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import celery_processes
-from tests.faults.conftest import free_port
+from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -1,6 +1,5 @@
 """Redis stopped under the web process and a worker: shopping goes on, health says so."""
 
-import json
 import os
 import shutil
 import subprocess
@@ -23,7 +22,8 @@ from store.models import Inventory, Order
 from store.services import product_create
 from tests import celery_processes
 from tests.factories import expired_backlog_create
-from tests.faults.conftest import free_port
+from tests.servers import api_request as _request
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
@@ -120,24 +120,6 @@ def _web(tmp_path: Path, env: dict[str, str]):
 
         celery_processes.wait_until(up, timeout=30, message="runserver did not start")
         yield base, log_path
-
-
-def _request(base, method, path, body=None, token=None):
-    request = urllib.request.Request(
-        base + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **({"X-Cart-Token": token} if token else {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        try:
-            return error.code, json.loads(raw)
-        except ValueError:
-            return error.code, {"raw": raw[:500].decode(errors="replace")}
 
 
 def _shop(base, product, quantity):

@@ -1,14 +1,13 @@
 """Real receivers for alert channels: an HTTP webhook, an SMTP server, a Sentry transport."""
 
 import email
-import json
-import socket
 import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sentry_sdk.transport import Transport
+
+from tests.servers import WebhookReceiver, free_port
 
 
 @pytest.fixture(autouse=True)
@@ -22,64 +21,13 @@ def alert_settings(settings):
     return settings
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on: connecting is refused."""
-    return _closed_port()
+    return free_port()
 
 
 # --- Webhook ----------------------------------------------------------------------------
-
-
-class WebhookReceiver:
-    """Record every JSON body POSTed to `url`; `delay` makes it answer late."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.delay = 0.0
-        self.status = 200
-        self.released = threading.Event()
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver._lock:
-                    receiver.received.append(json.loads(body))
-                if receiver.delay:
-                    receiver.released.wait(receiver.delay)
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass  # a client that gave up (timeout test) is expected
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/alerts"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        self.released.set()
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from reservations.models import ReleaseRun, Reservation
 from reservations.services.holds import hold_remove, hold_set
 from store.services import product_create
 from tests.factories import CartFactory
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TTL = 1800
@@ -305,12 +305,6 @@ def test_scrape_adds_up_the_files_of_every_process_in_multiprocess_mode(
     assert samples[("stockhold_metrics_scrape_error", ())] == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -335,7 +329,7 @@ def _gunicorn(settings, tmp_path, *, metrics_dir: Path | None):
     )
     if metrics_dir is not None:
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    port = _free_port()
+    port = free_port()
     control = []
     if any(setting.name == "control_socket" for setting in KNOWN_SETTINGS):
         # gunicorn 24+: keep off the shared default path of another gunicorn on this host.
