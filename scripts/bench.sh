@@ -27,11 +27,10 @@ fi
 log() { echo "bench.sh: $*" >&2; }
 die() { echo "$*" >&2; exit 1; }
 
+# shellcheck source=scripts/postgres.sh
+source "$ROOT/scripts/postgres.sh"
+
 # ---------------------------------------------------------------- cleanup ---
-PG_WORK=""
-PG_DATA=""
-PG_STARTED=0
-PG_EXTRA_SOCKDIR=""
 BENCH_WORK=""
 
 cleanup() {
@@ -51,18 +50,7 @@ cleanup() {
             fi
         done
     fi
-    if [[ $PG_STARTED == 1 && -n $PG_DATA ]]; then
-        as_pg_user "$PG_CTL" stop -D "$PG_DATA" -m immediate -w -t 30 >/dev/null 2>&1
-        if [[ -f $PG_DATA/postmaster.pid ]]; then
-            local pgpid
-            pgpid="$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null)"
-            if [[ $pgpid =~ ^[0-9]+$ ]] && kill -0 "$pgpid" 2>/dev/null; then
-                kill -9 "$pgpid" 2>/dev/null
-            fi
-        fi
-    fi
-    [[ -n $PG_WORK ]] && rm -rf "$PG_WORK"
-    [[ -n $PG_EXTRA_SOCKDIR ]] && rm -rf "$PG_EXTRA_SOCKDIR"
+    pg_stop
     [[ -n $BENCH_WORK ]] && rm -rf "$BENCH_WORK"
     rmdir "$TMP_ROOT" 2>/dev/null
     exit "$rc"
@@ -76,35 +64,6 @@ free_port() {
 }
 
 # ------------------------------------------------------------- PostgreSQL ---
-# Same as scripts/test.sh: postgres refuses to run as root, so drop to `postgres`.
-PG_USER=""
-as_pg_user() {
-    if [[ -z $PG_USER ]]; then
-        "$@"
-    elif command -v runuser >/dev/null 2>&1; then
-        (cd / && runuser -u "$PG_USER" -- "$@")
-    else
-        (cd / && setpriv --reuid="$PG_USER" --regid="$(id -g "$PG_USER")" --init-groups -- "$@")
-    fi
-}
-
-find_pg_bin() {
-    if [[ -n ${PG_BIN_DIR:-} ]]; then
-        [[ -x $PG_BIN_DIR/initdb && -x $PG_BIN_DIR/pg_ctl && -x $PG_BIN_DIR/postgres ]] \
-            && { echo "$PG_BIN_DIR"; return 0; }
-        return 1
-    fi
-    local initdb_path
-    if initdb_path="$(command -v initdb)" && command -v pg_ctl >/dev/null && command -v postgres >/dev/null; then
-        dirname "$initdb_path"
-        return 0
-    fi
-    local d
-    d="$( (ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true) | sort -V | tail -n1)"
-    [[ -n $d && -x $d/initdb && -x $d/pg_ctl && -x $d/postgres ]] && { echo "$d"; return 0; }
-    return 1
-}
-
 # pgbench of the same version as the server: beside initdb, or beside what it links to.
 find_pgbench() {
     local bindir="$1" real
@@ -117,64 +76,15 @@ find_pgbench() {
 }
 
 start_postgres() {
-    local bindir
-    bindir="$(find_pg_bin)" \
-        || die "postgres binaries not found: install the Debian package 'postgresql' (apt-get install postgresql)"
-    INITDB="$bindir/initdb"
-    PG_CTL="$bindir/pg_ctl"
-    BENCH_PGBENCH="$(find_pgbench "$bindir")" \
-        || die "bench.sh: pgbench not found next to $bindir/initdb (Debian package 'postgresql')"
+    # The server scripts/test.sh starts, flags included, so `make bench` measures the
+    # server `make test` runs on. (fsync and synchronous_commit off: both sides of every
+    # ratio get them.)
+    pg_start bench-pg
+    BENCH_PGBENCH="$(find_pgbench "$PG_BIN")" \
+        || die "bench.sh: pgbench not found next to $PG_BIN/initdb (Debian package 'postgresql')"
     export BENCH_PGBENCH
-
-    if [[ $(id -u) == 0 ]]; then
-        if id -u postgres >/dev/null 2>&1; then PG_USER=postgres; else PG_USER=nobody; fi
-        command -v runuser >/dev/null 2>&1 || command -v setpriv >/dev/null 2>&1 \
-            || die "bench.sh: running as root but neither runuser nor setpriv is available to drop privileges for PostgreSQL"
-    fi
-
-    mkdir -p "$TMP_ROOT"
-    PG_WORK="$(mktemp -d "$TMP_ROOT/bench-pg-$$-XXXXXX")"
-    if [[ -n $PG_USER ]]; then
-        chown "$PG_USER" "$PG_WORK"
-        if ! as_pg_user test -w "$PG_WORK" -a -x "$PG_WORK"; then
-            rm -rf "$PG_WORK"
-            PG_WORK="$(mktemp -d "${TMPDIR:-/tmp}/stockhold-bench-pg-$$-XXXXXX")"
-            chown "$PG_USER" "$PG_WORK"
-            as_pg_user test -w "$PG_WORK" -a -x "$PG_WORK" \
-                || die "bench.sh: cannot make a directory usable by user '$PG_USER'"
-        fi
-    fi
-    PG_DATA="$PG_WORK/data"
-    local sockdir="$PG_WORK/sock"
-    as_pg_user mkdir -p "$sockdir"
-    if (( ${#sockdir} > 80 )); then
-        sockdir="$(mktemp -d /tmp/pgsock-XXXXXX)"
-        [[ -n $PG_USER ]] && chown "$PG_USER" "$sockdir"
-        PG_EXTRA_SOCKDIR="$sockdir"
-    fi
-
-    as_pg_user "$INITDB" -D "$PG_DATA" -A trust -U postgres --no-sync -E UTF8 --locale=C \
-        >"$PG_WORK/initdb.log" 2>&1 \
-        || { cat "$PG_WORK/initdb.log" >&2; die "bench.sh: initdb failed"; }
-
-    # The server flags of scripts/test.sh, so `make bench` measures the server `make test`
-    # runs on. (fsync and synchronous_commit off: both sides of every ratio get them.)
-    export BENCH_PG_FLAGS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    local attempt
-    for attempt in 1 2 3; do
-        PG_PORT="$(free_port)"
-        PG_STARTED=1
-        if as_pg_user "$PG_CTL" start -D "$PG_DATA" -w -t 60 -l "$PG_WORK/postgres.log" \
-            -o "-k $sockdir -h 127.0.0.1 -p $PG_PORT $BENCH_PG_FLAGS" >/dev/null; then
-            export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
-            export BENCH_PG_VERSION="$("$bindir/postgres" --version)"
-            return 0
-        fi
-        as_pg_user "$PG_CTL" stop -D "$PG_DATA" -m immediate -w >/dev/null 2>&1 || true
-        log "PostgreSQL failed to start on port $PG_PORT (attempt $attempt):"
-        tail -n 20 "$PG_WORK/postgres.log" >&2 || true
-    done
-    die "bench.sh: could not start PostgreSQL"
+    export BENCH_PG_FLAGS="$PG_SERVER_FLAGS"
+    export BENCH_PG_VERSION="$("$PG_BIN/postgres" --version)"
 }
 
 # -------------------------------------------------------------------- main ---
