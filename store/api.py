@@ -133,7 +133,6 @@ class CartItemApi(APIView):
             cart=cart, product=product, quantity=data.validated_data["quantity"]
         )
         release_watchdog_poke()
-        cart.refresh_from_db()
         return _cart_response(request, cart)
 
     @extend_schema(
@@ -144,7 +143,6 @@ class CartItemApi(APIView):
         product = _product_or_404(product_id)
         hold_services.hold_remove(cart=cart, product=product)
         release_watchdog_poke()
-        cart.refresh_from_db()
         return _cart_response(request, cart)
 
 

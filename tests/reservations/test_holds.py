@@ -7,12 +7,21 @@ import pytest
 from reservations.errors import InsufficientStock, ItemNotFound
 from reservations.models import Reservation
 from reservations.selectors import availability_get, products_with_availability
-from reservations.services import hold_remove, hold_set
+from reservations.services import hold_remove, hold_set, holds
 from store.errors import CartClosed, InvalidQuantity, ProductNotFound
 from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True, params=["one_statement", "steps"])
+def hold_path(request, monkeypatch):
+    """Every test runs both ways hold_set can take: the database function and the steps
+    in Python (SQLite's path, and PostgreSQL's when the function finds too little stock)."""
+    if request.param == "steps":
+        monkeypatch.setattr(holds, "_one_statement_available", lambda: False)
+    return request.param
 
 
 def _reserved(product) -> int:
@@ -193,12 +202,34 @@ def test_product_without_stock_row_is_simply_out_of_stock(now):
     assert excinfo.value.extra["available"] == 0
 
 
-def test_hold_hot_path_query_count(now, django_assert_num_queries):
+def test_hold_hot_path_query_count(now, hold_path, django_assert_num_queries):
     product = ProductFactory(on_hand=5)
     cart = CartFactory()
-    # savepoint, cart lock, line lock, insert, renew, cart update, inventory update, release
-    with django_assert_num_queries(8):
+    # In a caller's transaction (this test's), one statement costs a savepoint around it.
+    # The steps: savepoint, cart lock, line lock, insert, renew, cart update, inventory
+    # update, release.
+    with django_assert_num_queries(3 if hold_path == "one_statement" else 8):
         hold_set(cart=cart, product=product, quantity=1, now=now)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hold_alone_is_one_statement(now, hold_path, django_assert_num_queries):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    with django_assert_num_queries(1 if hold_path == "one_statement" else 8):
+        line = hold_set(cart=cart, product=product, quantity=2, now=now)
+    stored = Reservation.objects.get()
+    assert (line.pk, line.quantity, line.expires_at, line.status, line.created_at) == (
+        stored.pk, stored.quantity, stored.expires_at, stored.status, stored.created_at
+    )
+    assert cart.expires_at == stored.expires_at
+    assert _reserved(product) == 2
+    # Too little stock: the statement undoes itself and the steps in Python report it.
+    with pytest.raises(InsufficientStock) as refused:
+        hold_set(cart=CartFactory(), product=product, quantity=4, now=now)
+    assert refused.value.extra["available"] == 3
+    assert _reserved(product) == 2
+    assert Reservation.objects.count() == 1
 
 
 def test_reclaim_of_a_large_backlog_runs_in_rounds_and_frees_each_hold_once(
