@@ -124,12 +124,13 @@ def hold_path(cart_id: str, product_id: int) -> str:
 
 
 # ------------------------------------------------------------------------------ wrk ---
-_WRK_HOLD = """\
--- Each wrk thread takes every Nth cart; each request sets the next cart's line to the
--- other of 1 and 2 units, so every request moves the product's counter.
+_WRK_CARTS = """\
+-- Each wrk thread takes every Nth cart. A PUT sets the next cart's line to the other of
+-- 1 and 2 units, so every request moves the product's counter; a GET reads the cart.
 local carts = {%(carts)s}
 local product = %(product)d
 local threads = %(threads)d
+local method = "%(method)s"
 local made = 0
 function setup(thread)
   thread:set("offset", made)
@@ -143,6 +144,9 @@ function request()
   position = position + threads
   local i = (position %% #carts) + 1
   local cart = carts[i]
+  if method == "GET" then
+    return wrk.format("GET", "/api/v1/carts/" .. cart[1] .. "/", {["X-Cart-Token"] = cart[2]})
+  end
   local q = (quantities[i] == 2) and 1 or 2
   quantities[i] = q
   return wrk.format("PUT", "/api/v1/carts/" .. cart[1] .. "/items/" .. product .. "/",
@@ -197,9 +201,11 @@ def wrk_run(*, port: int, path: str, connections: int, seconds: float, threads: 
     return _wrk_parse(done.stdout, seconds)
 
 
-def wrk_hold_script(carts: list[tuple[str, str]], product_id: int, threads: int) -> str:
+def wrk_carts_script(carts: list[tuple[str, str]], product_id: int, threads: int,
+                     method: str) -> str:
     listed = ",".join(f'{{"{cid}","{token}"}}' for cid, token in carts)
-    return _WRK_HOLD % {"carts": listed, "product": product_id, "threads": threads}
+    return _WRK_CARTS % {"carts": listed, "product": product_id, "threads": threads,
+                         "method": method}
 
 
 # ------------------------------------------------------------- Python fallback ---
@@ -274,20 +280,24 @@ def load_generator() -> str:
 
 def run_endpoint(*, which: str, port: int, carts, product_id: int, connections: int,
                  seconds: float) -> dict:
-    """Drive `live` (GET liveness) or `hold` (PUT a cart line) for `seconds`."""
+    """Drive `live` (GET liveness), `hold` (PUT a cart line) or `cart` (GET the cart)."""
     if load_generator() == "wrk":
         if which == "live":
             return wrk_run(port=port, path=LIVE_PATH, connections=connections, seconds=seconds)
+        method = "PUT" if which == "hold" else "GET"
         return wrk_run(port=port, path="/", connections=connections, seconds=seconds,
-                       script=wrk_hold_script(carts, product_id, threads=2))
+                       script=wrk_carts_script(carts, product_id, threads=2, method=method))
     jobs = []
     for c in range(connections):
+        mine = carts[c::connections]
         if which == "live":
             jobs.append([("GET", LIVE_PATH, {}, None)])
-        else:
-            mine = carts[c::connections]
+        elif which == "hold":
             jobs.append([("PUT", hold_path(cid, product_id),
                           {"Content-Type": "application/json", "X-Cart-Token": token}, cid)
+                         for cid, token in mine])
+        else:
+            jobs.append([("GET", f"/api/v1/carts/{cid}/", {"X-Cart-Token": token}, cid)
                          for cid, token in mine])
     return python_run(port=port, jobs_per_connection=jobs, seconds=seconds)
 

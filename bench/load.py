@@ -18,8 +18,8 @@ from bench.common import latency_summary
 
 @dataclass(frozen=True)
 class Client:
-    # "project" (reservations.services.hold_set), "peer" (bench.peer) or "proposal"
-    # (bench.proposal.hold_set_one_statement)
+    # "project" (reservations.services.hold_set), "peer" (bench.peer) or "steps"
+    # (hold_set's steps in Python, the path it takes when stock is short and on SQLite)
     kind: str
     cart_id: str
     product_id: int
@@ -34,10 +34,17 @@ def _operation(kind: str):
         from bench.peer import peer_hold_set
 
         return peer_hold_set
-    if kind == "proposal":
-        from bench.proposal import hold_set_one_statement
+    if kind == "steps":
+        from django.utils import timezone
 
-        return hold_set_one_statement
+        from reservations.services.holds import _hold_set_in_steps
+
+        def steps(*, cart, product, quantity):
+            return _hold_set_in_steps(
+                cart=cart, product=product, quantity=quantity, now=timezone.now()
+            )
+
+        return steps
     raise ValueError(kind)
 
 

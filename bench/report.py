@@ -64,22 +64,20 @@ def _figures(key: str, e: dict) -> str:
     if e.get("value") is None:
         return e.get("error", "")
     if key == "hot_hold":
-        text = f"{e['project_ops_per_s']:.0f} vs {e['conventional_ops_per_s']:.0f} ops/s"
-        if e.get("proposal_ratio") is not None:
-            text += f"; one-statement proposal {e['proposal_ratio']:.2f}"
-        return text
+        return f"{e['project_ops_per_s']:.0f} vs {e['conventional_ops_per_s']:.0f} ops/s"
     if key == "peer_pattern":
-        text = f"{e['project_ops_per_s']:.0f} vs {e['peer_ops_per_s']:.0f} ops/s"
-        if e.get("proposal_ratio") is not None:
-            text += f"; one-statement proposal {e['proposal_ratio']:.2f}"
-        return text
+        return f"{e['project_ops_per_s']:.0f} vs {e['peer_ops_per_s']:.0f} ops/s"
     if key == "read_flatness":
         p = e["project"]
         counts = [str(c) for c in e["live_holds"]]
         return ("p50 " + " / ".join(f"{p[c]['p50_ms']:.3f}" for c in counts) + " ms; peers' "
                 f"sum p50 ratio {e['peer_p50_ratio']:.1f}x")
     if key == "http":
-        return f"{e['hold_requests_per_s']:.0f} vs {e['live_requests_per_s']:.0f} req/s"
+        text = f"{e['hold_requests_per_s']:.0f} vs {e['live_requests_per_s']:.0f} req/s"
+        if e.get("cart_read_requests_per_s"):
+            text += (f"; cart read {e['cart_read_requests_per_s']:.0f} req/s, "
+                     f"hold / cart read {e['hold_vs_cart_read']:.2f}")
+        return text
     if key == "drain_rate":
         return (f"{e['task_holds_per_s']} vs {e['hand_holds_per_s']} holds/s "
                 f"({e['holds']:,} holds)")
@@ -115,12 +113,10 @@ def table(document: dict) -> str:
     if scaling:
         lines.append("")
         lines.append("scaling, hot product, ops/s:")
-        lines.append("  clients   project  conventional  ratio  one-statement proposal  ratio")
+        lines.append("  clients   project  conventional  ratio")
         for p in scaling["points"]:
             lines.append(f"  {p['clients']:>7}  {p['project_ops_per_s']:>8.0f}  "
-                         f"{p['conventional_ops_per_s']:>12.0f}  {p['ratio']:>5.2f}  "
-                         f"{p.get('proposal_ops_per_s', 0):>22.0f}  "
-                         f"{p.get('proposal_ratio') or 0:>5.2f}")
+                         f"{p['conventional_ops_per_s']:>12.0f}  {p['ratio']:>5.2f}")
     return "\n".join(lines)
 
 
@@ -142,9 +138,6 @@ def plot(document: dict) -> bool:
             label="stockhold hold_set (Django, Python clients)")
     ax.plot(clients, [p["conventional_ops_per_s"] for p in points], "s--",
             label="conventional transaction (pgbench, SQL)")
-    if all(p.get("proposal_ops_per_s") for p in points):
-        ax.plot(clients, [p["proposal_ops_per_s"] for p in points], "^:",
-                label="proposal: hold_set as one statement (bench/proposal.py)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(clients)
     ax.set_xticklabels([str(c) for c in clients])
@@ -189,23 +182,20 @@ def markdown(document: dict, plotted: bool) -> str:
         lines += ["", "## Scaling: one hot product, 1 to 64 clients", ""]
         if plotted:
             lines += ["![throughput against concurrency](bench/results/scaling.png)", ""]
-        lines += ["| clients | stockhold hold_set ops/s | conventional (pgbench) ops/s | ratio "
-                  "| proposal: one statement ops/s | ratio |",
-                  "|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| clients | stockhold hold_set ops/s | conventional (pgbench) ops/s | ratio |",
+                  "|---:|---:|---:|---:|"]
         for p in scaling["points"]:
             lines.append(f"| {p['clients']} | {p['project_ops_per_s']:.0f} | "
-                         f"{p['conventional_ops_per_s']:.0f} | {p['ratio']:.2f} | "
-                         f"{p.get('proposal_ops_per_s', 0):.0f} | "
-                         f"{p.get('proposal_ratio') or 0:.2f} |")
+                         f"{p['conventional_ops_per_s']:.0f} | {p['ratio']:.2f} |")
     hh = document.get("hot_hold", {})
     cost = hh.get("one_client_in_process")
     if cost:
         lines += [
             "", "One client alone, in one process: `hold_set` costs "
             f"{cost['project']['cpu_ms_per_op']} ms of CPU and "
-            f"{cost['project']['sql_round_trips']} round trips per hold; the one-statement "
-            f"proposal {cost['proposal']['cpu_ms_per_op']} ms and "
-            f"{cost['proposal']['sql_round_trips']}.",
+            f"{cost['project']['sql_round_trips']} round trip(s) per hold; the same hold "
+            f"through the steps in Python (taken when stock is short, and on SQLite) "
+            f"{cost['steps']['cpu_ms_per_op']} ms and {cost['steps']['sql_round_trips']}.",
         ]
     rf = document.get("read_flatness", {})
     if rf.get("value") is not None:
@@ -252,7 +242,9 @@ def markdown(document: dict, plotted: bool) -> str:
             f"`{ht['web_command']}` with {ht['workers']} workers (DEBUG off), "
             f"{ht['connections']} connections from {ht['load_generator']}: "
             f"{ht['hold_requests_per_s']:.0f} hold PUTs/s against "
-            f"{ht['live_requests_per_s']:.0f} liveness GETs/s ({ht['non_2xx']} non-2xx). "
+            f"{ht['live_requests_per_s']:.0f} liveness GETs/s and "
+            f"{ht.get('cart_read_requests_per_s', 0):.0f} cart GETs/s "
+            f"({ht['non_2xx']} non-2xx). "
             "The cart throttles run with a rate no run reaches (all load comes from one "
             "address), and count in each worker's memory: no Redis is started.",
         ]
@@ -261,8 +253,10 @@ def markdown(document: dict, plotted: bool) -> str:
                 "",
                 "In one process, without a server: a hold PUT costs "
                 f"{ip['hold']['cpu_ms_per_request']} ms of CPU and "
-                f"{ip['hold']['sql_statements']} SQL statements; the liveness GET "
-                f"{ip['live']['cpu_ms_per_request']} ms and {ip['live']['sql_statements']}.",
+                f"{ip['hold']['sql_statements']} SQL statements; the cart GET "
+                f"{ip['cart']['cpu_ms_per_request']} ms and {ip['cart']['sql_statements']}; "
+                f"the liveness GET {ip['live']['cpu_ms_per_request']} ms and "
+                f"{ip['live']['sql_statements']}.",
             ]
     lines += [
         "", "## Machine", "",

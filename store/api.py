@@ -57,10 +57,10 @@ def _product_or_404(product_id: str) -> Product:
 def _cart_response(request, cart: Cart, *, status_code=status.HTTP_200_OK, token=None):
     now = timezone.now()
     if cart.status == Cart.Status.OPEN:
-        lines = list(cart_lines(cart=cart))
+        lines = cart_lines(cart=cart)
         order_id = None
     else:
-        lines = list(cart.holds.filter(status="consumed").select_related("product"))
+        lines = cart_lines(cart=cart, consumed=True)
         order_id = Order.objects.filter(cart=cart).values_list("id", flat=True).first()
     context = {"now": now, "lines": lines, "order_id": order_id}
     if token is None:

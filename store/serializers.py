@@ -38,9 +38,9 @@ class CartItemInput(serializers.Serializer):
 
 class CartItemOutput(serializers.Serializer):
     product_id = serializers.IntegerField()
-    sku = serializers.CharField(source="product.sku")
-    name = serializers.CharField(source="product.name")
-    price = serializers.DecimalField(source="product.price", max_digits=12, decimal_places=2)
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
     quantity = serializers.IntegerField()
     expires_at = serializers.DateTimeField()
     status = serializers.SerializerMethodField()

@@ -29,7 +29,7 @@ def sqlite_server(tmp_path):
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     subprocess.run(
-        [*manage, "set_stock", "HOT-1", str(STOCK), "--price", "5"],
+        [*manage, "set_stock", "HOT-1", str(STOCK), "--price", "19.90"],
         cwd=ROOT, env=env, check=True, capture_output=True,
     )
     process = subprocess.Popen(
@@ -53,12 +53,16 @@ def test_concurrent_shoppers_on_sqlite_get_answers_not_locks(sqlite_server):
     def shopper():
         status, cart = api_request(sqlite_server, "POST", "/api/v1/carts/")
         barrier.wait(timeout=30)
-        status, _ = api_request(
+        status, body = api_request(
             sqlite_server, "PUT", f"/api/v1/carts/{cart['id']}/items/{product_id}/",
             {"quantity": 1}, cart["token"],
         )
         checkout_status = None
         if status == 200:
+            # Read back from SQLite: the price keeps its cents, the expiry its time zone.
+            [item] = body["items"]
+            assert (item["price"], item["quantity"], item["status"]) == ("19.90", 1, "active")
+            assert item["expires_at"] == body["expires_at"] and item["expires_at"].endswith("Z")
             checkout_status, _ = api_request(
                 sqlite_server, "POST", f"/api/v1/carts/{cart['id']}/checkout/",
                 token=cart["token"],

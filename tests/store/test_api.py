@@ -114,12 +114,17 @@ def test_cart_detail_shows_items(api, product, cart):
     cart_id, headers = cart
     body = api.get(f"/api/v1/carts/{cart_id}/", **headers).json()
     assert body["status"] == "open"
-    [item] = body["items"]
-    assert item["product_id"] == product.pk
-    assert item["sku"] == "TEE-1"
-    assert item["quantity"] == 2
-    assert item["status"] == "active"
-    assert item["expires_at"] == body["expires_at"]
+    assert body["items"] == [
+        {
+            "product_id": product.pk,
+            "sku": "TEE-1",
+            "name": "Tee",
+            "price": "12.50",
+            "quantity": 2,
+            "expires_at": body["expires_at"],
+            "status": "active",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
