@@ -12,6 +12,18 @@ env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 
+# ENVIRONMENT=production (the Dockerfile sets it, so every container of docker-compose.yml
+# has it) makes the production rules hard: DEBUG on is refused, so a stray DEBUG=1 cannot
+# show tracebacks and settings to shoppers. `make run` is a development environment.
+ENVIRONMENTS = ("development", "production")
+ENVIRONMENT = env.str("ENVIRONMENT", default="development")
+if ENVIRONMENT not in ENVIRONMENTS:
+    raise ImproperlyConfigured(
+        f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}, not {ENVIRONMENT!r}."
+    )
+if ENVIRONMENT == "production" and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when ENVIRONMENT=production.")
+
 SECRET_KEY = env.str("SECRET_KEY", default="")
 # Keys known from this repository (scripts/run.sh's default for `make run`) sign nothing
 # in production, however long they are.

@@ -360,3 +360,10 @@ def test_dockerfile_builds_static_files_and_runs_as_an_unprivileged_user():
     assert users and users[-1] not in ("root", "0")
     # Nothing after the switch runs as root again.
     assert "USER" not in keywords[keywords.index("USER") + 1 :]
+
+
+def test_every_container_runs_as_production_with_debug_off():
+    env = _compose()["x-app"]["environment"]
+    assert (env["ENVIRONMENT"], env["DEBUG"]) == ("production", "0")
+    # The image itself says production, for a container started without compose.
+    assert re.search(r"^\s+ENVIRONMENT=production\s*$", DOCKERFILE.read_text(), re.M)

@@ -112,7 +112,7 @@ def _process_env(**overrides: str) -> dict[str, str]:
         not in {
             "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "HTTPS_ONLY", "BEHIND_TLS_PROXY",
             "NUM_PROXIES", "API_MAX_BODY_BYTES", "DATABASE_URL", "REDIS_URL",
-            "CELERY_BROKER_URL",
+            "CELERY_BROKER_URL", "ENVIRONMENT",
         }
     }
     env.update(
@@ -343,6 +343,22 @@ def test_debug_off_refuses_to_start_without_a_strong_secret_key(key):
 def test_debug_on_starts_without_a_secret_key():
     result = _manage("check", env=_process_env(DEBUG="1", SECRET_KEY=None))
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("key", [STRONG_KEY, None], ids=["strong-key", "no-key"])
+def test_production_refuses_to_start_with_debug_on(key):
+    result = _manage("check", env=_process_env(ENVIRONMENT="production", DEBUG="1", SECRET_KEY=key))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DEBUG must be off when ENVIRONMENT=production" in result.stderr
+
+
+def test_production_starts_with_debug_off_and_refuses_an_unknown_environment():
+    assert _manage("check", env=_process_env(ENVIRONMENT="production")).returncode == 0
+    result = _manage("check", env=_process_env(ENVIRONMENT="prod"))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: ENVIRONMENT must be one of development, production" in (
+        result.stderr
+    )
 
 
 @pytest.mark.django_db
