@@ -99,9 +99,9 @@ def _hold_set_in_one_statement(
     *, cart: Cart, product: Product, quantity: int, now: datetime
 ) -> tuple[bool, Reservation | None]:
     """Run hold_set's steps as the database function; (False, None) when it did nothing."""
-    # Only the too-little-stock raise can fail the statement, and only a growing line can
-    # meet it. Alone, the statement is its own transaction; inside a caller's transaction
-    # a savepoint keeps that failure from aborting the caller's work.
+    # The too-little-stock raise is the one failure handled here, and only a growing line
+    # can meet it. Alone, the statement is its own transaction; inside a caller's
+    # transaction a savepoint keeps that failure from aborting the caller's work.
     guard = transaction.atomic() if quantity > 0 and connection.in_atomic_block else nullcontext()
     try:
         with guard, connection.cursor() as cursor:
