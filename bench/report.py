@@ -88,7 +88,8 @@ def _figures(key: str, e: dict) -> str:
             text += f"; by-product proposal {ratio:.2f}"
         return text
     if key == "drain_memory":
-        return f"{e['rss_before_drain_mb']:.0f} MB before the drain"
+        return (f"peak RSS of the release task's process; {e['rss_before_drain_mb']:.0f} MB "
+                "before the drain")
     return ""
 
 
