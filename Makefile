@@ -4,6 +4,7 @@
 #   make run     migrate, seed the demo catalog, start web + worker + beat + Flower (honcho)
 #   make test    run pytest against throwaway PostgreSQL + Redis (ARGS="-k foo")
 #   make lint    ruff check
+#   make soak    10 minutes of shoppers on the real processes, then an audit (RELIABILITY.md)
 #   make clean   remove .tmp/
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ ARGS   ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test lint bench clean
+.PHONY: help venv run test lint bench soak clean
 
 help:
 	@echo "Targets:"
@@ -23,6 +24,8 @@ help:
 	@echo "  test   pytest against throwaway PostgreSQL + Redis; extra pytest args via ARGS=\"...\""
 	@echo "  lint   ruff check ."
 	@echo "  bench  benchmarks against throwaway PostgreSQL (under 15 min), writes BENCHMARKS.md; ARGS=\"--quick\""
+	@echo "  soak   shoppers through gunicorn + worker + beat on throwaway PostgreSQL + Redis, then an"
+	@echo "         audit; 10 min, writes RELIABILITY.md; shorter: ARGS=\"--seconds 60\" (or SOAK_SECONDS)"
 	@echo "  clean  remove .tmp/"
 
 venv: $(STAMP)
@@ -57,6 +60,9 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 
 bench: $(BENCH_STAMP)
 	./scripts/bench.sh $(ARGS)
+
+soak: $(STAMP)
+	./scripts/soak.sh $(ARGS)
 
 clean:
 	rm -rf .tmp/

@@ -28,24 +28,15 @@ die() { echo "$*" >&2; exit 1; }
 # shellcheck source=scripts/postgres.sh
 source "$ROOT/scripts/postgres.sh"
 
-# ---------------------------------------------------------------- cleanup ---
-REDIS_WORK=""
-REDIS_PIDFILE=""
+# shellcheck source=scripts/redis.sh
+source "$ROOT/scripts/redis.sh"
 
+# ---------------------------------------------------------------- cleanup ---
 cleanup() {
     local rc=$?
     set +e
     pg_stop
-    if [[ -n $REDIS_PIDFILE && -f $REDIS_PIDFILE ]]; then
-        local rpid i
-        rpid="$(cat "$REDIS_PIDFILE" 2>/dev/null)"
-        if [[ $rpid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$rpid/cmdline" 2>/dev/null | grep -q redis-server; then
-            kill "$rpid" 2>/dev/null
-            for i in $(seq 50); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$rpid" 2>/dev/null && kill -9 "$rpid" 2>/dev/null
-        fi
-    fi
-    [[ -n $REDIS_WORK ]] && rm -rf "$REDIS_WORK"
+    redis_stop
     rmdir "$TMP_ROOT" 2>/dev/null
     exit "$rc"
 }
@@ -58,62 +49,6 @@ free_port() {
 }
 
 redact_url() { sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$1"; }
-
-# ------------------------------------------------------------------ Redis ---
-find_redis() {
-    if [[ -n ${REDIS_SERVER:-} ]]; then
-        [[ -x $REDIS_SERVER ]] && { echo "$REDIS_SERVER"; return 0; }
-        return 1
-    fi
-    command -v redis-server 2>/dev/null && return 0
-    [[ -x /usr/bin/redis-server ]] && { echo /usr/bin/redis-server; return 0; }
-    return 1
-}
-
-redis_ping() {  # port -> 0 if +PONG
-    "$PY" - "$1" <<'PYEOF' 2>/dev/null
-import socket, sys
-try:
-    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5) as s:
-        s.sendall(b"PING\r\n")
-        sys.exit(0 if s.recv(64).startswith(b"+PONG") else 1)
-except OSError:
-    sys.exit(1)
-PYEOF
-}
-
-start_redis() {
-    local server
-    server="$(find_redis)" || die "redis-server not found: install the Debian package 'redis-server'"
-
-    mkdir -p "$TMP_ROOT"
-    REDIS_WORK="$(mktemp -d "$TMP_ROOT/redis-$$-XXXXXX")"
-    REDIS_PIDFILE="$REDIS_WORK/redis.pid"
-
-    local attempt i
-    for attempt in 1 2 3; do
-        REDIS_PORT="$(free_port)"
-        rm -f "$REDIS_PIDFILE"
-        "$server" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-            --dir "$REDIS_WORK" --daemonize yes --pidfile "$REDIS_PIDFILE" \
-            --logfile "$REDIS_WORK/redis.log" \
-            || { log "redis-server exited with an error"; continue; }
-        for i in $(seq 100); do
-            if redis_ping "$REDIS_PORT"; then
-                export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-                REDIS_DESC="throwaway Redis $("$server" --version | sed -nE 's/.* v=([^ ]+).*/\1/p') ($server) at $REDIS_URL"
-                return 0
-            fi
-            # Server died (e.g. port grabbed in between)? Retry with a new port.
-            if [[ -f $REDIS_PIDFILE ]] && ! kill -0 "$(cat "$REDIS_PIDFILE")" 2>/dev/null; then break; fi
-            sleep 0.1
-        done
-        log "Redis did not answer PING on port $REDIS_PORT (attempt $attempt):"
-        tail -n 20 "$REDIS_WORK/redis.log" >&2 || true
-        if [[ -f $REDIS_PIDFILE ]]; then kill "$(cat "$REDIS_PIDFILE")" 2>/dev/null || true; fi
-    done
-    die "test.sh: could not start Redis"
-}
 
 # -------------------------------------------------------------------- main ---
 # Look up every binary we need before starting anything.
@@ -135,7 +70,8 @@ fi
 if [[ -n ${REDIS_URL:-} ]]; then
     REDIS_DESC="REDIS_URL from environment: $(redact_url "$REDIS_URL")"
 else
-    start_redis
+    redis_start
+    REDIS_DESC="throwaway Redis $REDIS_VERSION ($REDIS_BIN) at $REDIS_URL"
 fi
 
 echo "test.sh: PostgreSQL: $PG_DESC | Redis: $REDIS_DESC"

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Run the soak (soak/) against a throwaway PostgreSQL and Redis.
+#
+#   scripts/soak.sh [--seconds N] [python -m soak options...]
+#
+# PostgreSQL and Redis are started the way scripts/test.sh starts them (under .tmp/, on
+# free 127.0.0.1 ports) and removed again on exit. DATABASE_URL and REDIS_URL are ignored
+# on purpose: the soak migrates and fills a database of its own. The driver starts web,
+# worker and beat with the Procfile's commands; on exit (Ctrl-C and failure included)
+# anything of theirs still running is stopped here too.
+#
+# The load lasts SOAK_SECONDS or --seconds (default 600). A full-length run writes
+# RELIABILITY.md; every run writes soak/results/latest.json. Logs of web, worker and beat
+# are kept under .tmp/ when the run fails.
+#
+# Overrides:
+#   PG_BIN_DIR    directory holding initdb / pg_ctl / postgres
+#   REDIS_SERVER  path to the redis-server binary
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TMP_ROOT="$ROOT/.tmp"
+
+PY="$ROOT/.venv/bin/python"
+if [[ ! -x $PY ]]; then
+    echo "soak.sh: $PY not found; run 'make venv' first" >&2
+    exit 1
+fi
+
+log() { echo "soak.sh: $*" >&2; }
+die() { echo "$*" >&2; exit 1; }
+
+# shellcheck source=scripts/postgres.sh
+source "$ROOT/scripts/postgres.sh"
+# shellcheck source=scripts/redis.sh
+source "$ROOT/scripts/redis.sh"
+
+# ---------------------------------------------------------------- cleanup ---
+SOAK_WORK=""
+DRIVER_PID=""
+
+cleanup() {
+    local rc=$?
+    set +e
+    # The driver stops its processes itself on SIGTERM; give it the time to.
+    if [[ -n $DRIVER_PID ]] && kill -0 "$DRIVER_PID" 2>/dev/null; then
+        kill -TERM "$DRIVER_PID" 2>/dev/null
+        local i
+        for i in $(seq 120); do kill -0 "$DRIVER_PID" 2>/dev/null || break; sleep 0.5; done
+        kill -0 "$DRIVER_PID" 2>/dev/null && kill -KILL "$DRIVER_PID" 2>/dev/null
+    fi
+    # Whatever it could not stop (killed, crashed): each process leads a group of its own.
+    if [[ -n $SOAK_WORK && -d $SOAK_WORK ]]; then
+        local pidfile pid
+        for pidfile in "$SOAK_WORK"/*.pid; do
+            [[ -f $pidfile ]] || continue
+            pid="$(cat "$pidfile" 2>/dev/null)"
+            if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'gunicorn|celery'; then
+                kill -TERM -- "-$pid" 2>/dev/null
+                sleep 2
+                kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null
+            fi
+            rm -f "$pidfile"
+        done
+        if [[ $rc == 0 ]]; then
+            rm -rf "$SOAK_WORK"
+        else
+            log "logs of web, worker and beat: $SOAK_WORK"
+        fi
+    fi
+    redis_stop
+    pg_stop
+    rmdir "$TMP_ROOT" 2>/dev/null
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# -------------------------------------------------------------------- main ---
+find_pg_bin >/dev/null \
+    || die "postgres binaries not found: install the Debian package 'postgresql' (apt-get install postgresql)"
+find_redis >/dev/null || die "redis-server not found: install the Debian package 'redis-server'"
+
+unset DATABASE_URL REDIS_URL CELERY_BROKER_URL
+pg_start soak-pg
+redis_start
+mkdir -p "$TMP_ROOT"
+SOAK_WORK="$(mktemp -d "$TMP_ROOT/soak-$$-XXXXXX")"
+export SOAK_WORK
+log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $DATABASE_URL, Redis $REDIS_VERSION at $REDIS_URL"
+
+# In the background, so a signal to this script runs cleanup at once (which stops the
+# driver); a background job of a script ignores Ctrl-C, so the INT trap does that too.
+"$PY" -m soak --command "make soak${*:+ ARGS=\"$*\"}" "$@" &
+DRIVER_PID=$!
+rc=0
+wait "$DRIVER_PID" || rc=$?
+DRIVER_PID=""
+exit "$rc"

@@ -1,0 +1,234 @@
+"""The soak's audit: a clean state passes it, and each kind of broken state fails its check."""
+
+import dataclasses
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import F
+
+from reservations.services import checkout, hold_set
+from soak.audit import (
+    Evidence,
+    OrderFigures,
+    ProductFigures,
+    audit,
+    evidence_read,
+    passed,
+    reclaim_log_install,
+)
+from store.models import Inventory, OrderLine
+from store.services import product_create
+from tests.factories import CartFactory
+
+CART = "0f8c3b4e-0000-4000-8000-000000000001"
+ORDER = "0f8c3b4e-0000-4000-8000-0000000000aa"
+
+
+def _clean() -> Evidence:
+    """What a healthy soak leaves: two products, one order, the release task at work."""
+    return Evidence(
+        products=[
+            ProductFigures(product_id=1, sku="HOT", on_hand=4, reserved=2, active_units=2,
+                           consumed_units=3, sold=3, received=7),
+            ProductFigures(product_id=2, sku="WIDE", on_hand=198, reserved=0, active_units=0,
+                           consumed_units=2, sold=2, received=200),
+        ],
+        orders=[
+            OrderFigures(order_id=ORDER, cart_id=CART, cart_status="checked_out",
+                         total=Decimal("31.00"), lines_total=Decimal("31.00"),
+                         lines={1: 3, 2: 2}, consumed={1: 3, 2: 2}),
+        ],
+        answers={("cart_create", 201, ""): 1, ("hold_new", 200, ""): 2,
+                 ("hold_new", 409, "insufficient_stock"): 1, ("checkout", 201, ""): 1},
+        orders_answered={CART: [ORDER]},
+        release_runs_succeeded=4,
+        released_holds=6,
+        reclaimed_holds={"worker": 6, "web": 2},
+        drift_samples=10,
+        drained_active_holds=0,
+        drained_reserved_units=0,
+    )
+
+
+def _product(evidence: Evidence, **changes) -> Evidence:
+    first = dataclasses.replace(evidence.products[0], **changes)
+    return dataclasses.replace(evidence, products=[first, *evidence.products[1:]])
+
+
+def _order(evidence: Evidence, **changes) -> Evidence:
+    return dataclasses.replace(evidence, orders=[dataclasses.replace(evidence.orders[0],
+                                                                     **changes)])
+
+
+def _failed(evidence: Evidence) -> set[str]:
+    return {check.name for check in audit(evidence) if not check.passed}
+
+
+def test_a_clean_soak_passes_every_check():
+    checks = audit(_clean())
+
+    assert [c.name for c in checks if not c.passed] == []
+    assert passed(checks)
+    assert len(checks) == 17
+
+
+BROKEN = {
+    "a 5xx answer": (
+        lambda e: dataclasses.replace(e, answers={**e.answers, ("checkout", 500, ""): 1}),
+        {"no 5xx answers"},
+    ),
+    "a request without an answer": (
+        lambda e: dataclasses.replace(e, connection_errors=1),
+        {"no connection errors"},
+    ),
+    "a 429 from a throttle": (
+        lambda e: dataclasses.replace(e, unexpected={("hold_new", 429, "throttled"): 3}),
+        {"every answer one the shopper expects"},
+    ),
+    "an order that is not what the cart held": (
+        lambda e: dataclasses.replace(e, wrong_answers=1, wrong_examples=["order has {}"]),
+        {"every answer agrees with what the shopper did"},
+    ),
+    "a counter over the shelf": (
+        lambda e: _product(e, reserved=5, active_units=5),
+        {"0 <= reserved <= on_hand"},
+    ),
+    "a counter that drifted from the holds": (
+        lambda e: _product(e, reserved=3),
+        {"reserved == units in active holds"},
+    ),
+    "drift seen during the load": (
+        lambda e: dataclasses.replace(e, drifts=[{"sku": "HOT", "reserved": 3}]),
+        {"no counter drift at any moment of the load"},
+    ),
+    "a unit that left the shelf unsold": (
+        lambda e: _product(e, on_hand=3),
+        {"sold + on_hand == received"},
+    ),
+    "an oversold product": (
+        lambda e: _product(e, sold=8, consumed_units=8, on_hand=0, reserved=0, active_units=0,
+                           received=7),
+        {"no oversell: sold <= received", "sold + on_hand == received"},
+    ),
+    "a sale without its consumed hold": (
+        lambda e: _product(e, consumed_units=2),
+        {"sold == units of consumed holds"},
+    ),
+    "an order of an open cart": (
+        lambda e: _order(e, cart_status="open"),
+        {"every order matches its checked-out cart"},
+    ),
+    "an order line the cart never held": (
+        lambda e: _order(e, lines={1: 3, 2: 3}),
+        {"every order matches its checked-out cart"},
+    ),
+    "a checked-out cart without an order": (
+        lambda e: dataclasses.replace(e, checked_out_carts_without_order=1),
+        {"every order matches its checked-out cart"},
+    ),
+    "two orders answered for one cart": (
+        lambda e: dataclasses.replace(e, orders_answered={CART: [ORDER, "another"]}),
+        {"every checkout answer names the cart's one order"},
+    ),
+    "a release task that never ran": (
+        lambda e: dataclasses.replace(e, release_runs_succeeded=0, released_holds=0,
+                                      reclaimed_holds={"web": 2}),
+        {"the release task ran and released holds"},
+    ),
+    "a failed release run": (
+        lambda e: dataclasses.replace(e, release_runs_failed=1),
+        {"the release task ran and released holds"},
+    ),
+    "a heartbeat that under-counts": (
+        lambda e: dataclasses.replace(e, released_holds=5),
+        {"release runs recorded every hold they moved"},
+    ),
+    "no reclaim by any shopper": (
+        lambda e: dataclasses.replace(e, reclaimed_holds={"worker": 6}),
+        {"shoppers reclaimed expired holds"},
+    ),
+    "a restock that failed": (
+        lambda e: dataclasses.replace(e, restock_errors=["OperationalError: lock timeout"]),
+        {"every restock applied or refused"},
+    ),
+    "holds left after the drain": (
+        lambda e: dataclasses.replace(e, drained_active_holds=2, drained_reserved_units=3),
+        {"after the last hold expired: no active holds, nothing reserved"},
+    ),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN, ids=list(BROKEN))
+def test_each_broken_state_fails_its_check(broken):
+    breaking, failing = BROKEN[broken]
+
+    evidence = breaking(_clean())
+
+    assert _failed(evidence) == failing
+    assert not passed(audit(evidence))
+
+
+# The checks that look only at what evidence_read finds in the database.
+DATABASE_CHECKS = (
+    "0 <= reserved <= on_hand",
+    "reserved == units in active holds",
+    "no oversell: sold <= received",
+    "sold + on_hand == received",
+    "sold == units of consumed holds",
+    "every order matches its checked-out cart",
+)
+
+
+@pytest.mark.django_db
+def test_evidence_read_from_the_database_finds_a_counter_moved_behind_the_services():
+    reclaim_log_install()
+    product = product_create(sku="SOAK-AUDIT", name="Audited", price=Decimal("2.50"),
+                             on_hand=10)
+    bought, kept = CartFactory(), CartFactory()
+    hold_set(cart=bought, product=product, quantity=3)
+    hold_set(cart=kept, product=product, quantity=2)
+    order, _ = checkout(cart=bought)
+
+    evidence = evidence_read(received={product.pk: 10})
+
+    (figures,) = evidence.products
+    assert (figures.on_hand, figures.reserved, figures.active_units, figures.sold,
+            figures.consumed_units) == (7, 2, 2, 3, 3)
+    (seen,) = evidence.orders
+    assert (seen.order_id, seen.cart_status, seen.lines, seen.consumed) == (
+        str(order.pk), "checked_out", {product.pk: 3}, {product.pk: 3})
+    results = {c.name: c.passed for c in audit(evidence)}
+    assert [name for name in DATABASE_CHECKS if not results[name]] == []
+
+    # A counter and a sale changed behind the services' back.
+    Inventory.objects.filter(pk=product.pk).update(reserved=F("reserved") - 1)
+    OrderLine.objects.filter(order=order).update(quantity=4)
+    broken = evidence_read(received={product.pk: 10})
+
+    failed = {c.name for c in audit(broken) if not c.passed} & set(DATABASE_CHECKS)
+    assert failed == {
+        "reserved == units in active holds",
+        "sold + on_hand == received",
+        "sold == units of consumed holds",
+        "every order matches its checked-out cart",
+    }
+
+
+@pytest.mark.django_db
+def test_the_reclaim_log_names_the_process_that_moved_each_hold():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reservations.services import expired_reclaim
+
+    reclaim_log_install()
+    product = product_create(sku="SOAK-LOG", name="Logged", price=Decimal("1.00"), on_hand=5)
+    long_ago = timezone.now() - timedelta(days=1)
+    hold_set(cart=CartFactory(), product=product, quantity=2, now=long_ago)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL application_name = 'stockhold-web'")
+    expired_reclaim(product_id=product.pk, now=timezone.now())
+
+    assert evidence_read(received={product.pk: 5}).reclaimed_holds == {"web": 1}
