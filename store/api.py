@@ -42,6 +42,12 @@ ERRORS = {400: ErrorOutput, 404: ErrorOutput, 409: ErrorOutput}
 THROTTLED = {429: ErrorOutput}
 
 
+class ProductPagination(LimitOffsetPagination):
+    # Uncapped, a `limit` past PostgreSQL's bigint range is a database error: a 500.
+    max_limit = 1000
+    limit_query_description = "Number of results to return per page, at most 1000."
+
+
 def _product_or_404(product_id: str) -> Product:
     # ASCII digits only (int() also takes "١٢", "１２", " 12", "+12" and "1_2"), and no
     # more than a bigint has: int() refuses over 4,300 digits with a ValueError.
@@ -79,9 +85,11 @@ def _cart(request, cart_id: str) -> Cart:
 
 
 class ProductListApi(APIView):
+    pagination_class = ProductPagination
+
     @extend_schema(responses={200: ProductOutput(many=True)}, operation_id="products_list")
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(products_with_availability(), request, view=self)
         return paginator.get_paginated_response(ProductOutput(page, many=True).data)
 

@@ -73,6 +73,34 @@ def test_product_list_is_one_query_however_many_products(api, django_assert_num_
         assert api.get("/api/v1/products/?limit=50").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "query",
+    [f"limit={2**63}", "limit=" + "9" * 40, "limit=5000", f"offset={2**63}&limit={2**62}"],
+    ids=["2^63", "40-digits", "5000", "offset+limit-past-bigint"],
+)
+def test_product_list_limit_is_capped_not_a_500(api, query):
+    for _ in range(3):
+        ProductFactory(on_hand=1)
+    response = api.get(f"/api/v1/products/?{query}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 3
+    assert len(body["results"]) == (0 if "offset" in query else 3)
+
+
+def test_product_list_limit_over_the_cap_gets_a_full_page(api, monkeypatch):
+    from store.api import ProductPagination
+
+    assert ProductPagination.max_limit == 1000
+    monkeypatch.setattr(ProductPagination, "max_limit", 2)
+    for _ in range(3):
+        ProductFactory(on_hand=1)
+    body = api.get("/api/v1/products/?limit=5000").json()
+    assert body["count"] == 3
+    assert len(body["results"]) == 2
+    assert body["next"].endswith("?limit=2&offset=2")
+
+
 def test_product_detail(api, product, cart):
     response = api.get(f"/api/v1/products/{product.pk}/")
     assert response.status_code == 200
