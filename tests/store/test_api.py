@@ -5,6 +5,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
 from reservations.models import Reservation
 from store.models import Cart, Inventory, Order
@@ -396,3 +397,10 @@ def test_openapi_schema_and_docs_are_served(api):
     assert "/api/v1/carts/{cart_id}/items/{product_id}/" in paths
     assert "/api/v1/carts/{cart_id}/checkout/" in paths
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_openapi_schema_is_valid_and_generated_without_warnings(tmp_path):
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml")
+    )
+    assert "ErrorCodeEnum" in (tmp_path / "schema.yaml").read_text()
