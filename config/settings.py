@@ -228,6 +228,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several fields are named `status`; each set of values gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "CartStatusEnum": "store.models.Cart.Status",
+        "LineStatusEnum": "store.serializers.LINE_STATUSES",
+        "HealthStatusEnum": "monitoring.serializers.HEALTH_STATUSES",
+        "ReleaseRunStatusEnum": "reservations.models.ReleaseRun.Status",
+        "ErrorCodeEnum": "config.api_errors.ERROR_CODES",
+    },
 }
 
 # Largest request body read into memory, in bytes, API and admin forms alike. API bodies

@@ -4,7 +4,7 @@ import re
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -28,18 +28,55 @@ from store.serializers import (
 )
 from store.services import cart_create
 
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"  # 1 to 255 printable ASCII characters
+_IDEMPOTENCY_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+CART_ID = OpenApiParameter(
+    "cart_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+    description="The cart's id; an unknown one is `404 cart_not_found`.",
+)
+PRODUCT_ID = OpenApiParameter(
+    "product_id", OpenApiTypes.INT, OpenApiParameter.PATH,
+    description="The product's id; an unknown or inactive one is `404 product_not_found`.",
+)
 CART_TOKEN = OpenApiParameter(
     "X-Cart-Token", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
-    description="The token returned when the cart was created.",
+    description="The token returned when the cart was created. A missing or wrong one is "
+    "`404 cart_not_found`, as if the cart did not exist.",
 )
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description="Optional client key; a repeated checkout returns the same order.",
+    pattern=IDEMPOTENCY_KEY_PATTERN,
+    description="Optional client key, 1 to 255 printable ASCII characters; a repeated "
+    "checkout returns the same order.",
 )
-_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
-ERRORS = {400: ErrorOutput, 404: ErrorOutput, 409: ErrorOutput}
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, required=True,
+    response=[429, 503], description="Seconds to wait before trying again.",
+)
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    response=[200], enum=["true"], description="The cart was already checked out; this is "
+    "the order it made then.",
+)
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorOutput, description=description)
+
+
+# Answered by the exception handler (config/api_errors.py) when the database is
+# unreachable, with Retry-After.
+UNAVAILABLE = {503: _error("`unavailable`: the database cannot be reached right now.")}
 # Answered by the throttles (config/throttling.py), with Retry-After.
-THROTTLED = {429: ErrorOutput}
+THROTTLED = {429: _error("`throttled`: too many requests from this client.")}
+CART_NOT_FOUND = "`cart_not_found`: no such cart, or a missing or wrong `X-Cart-Token`"
+
+
+class ProductPagination(LimitOffsetPagination):
+    # Uncapped, a `limit` past PostgreSQL's bigint range is a database error: a 500.
+    max_limit = 1000
+    limit_query_description = "Number of results to return per page, at most 1000."
 
 
 def _product_or_404(product_id: str) -> Product:
@@ -79,15 +116,28 @@ def _cart(request, cart_id: str) -> Cart:
 
 
 class ProductListApi(APIView):
-    @extend_schema(responses={200: ProductOutput(many=True)}, operation_id="products_list")
+    pagination_class = ProductPagination
+
+    @extend_schema(
+        parameters=[RETRY_AFTER],
+        responses={200: ProductOutput(many=True), **UNAVAILABLE},
+        operation_id="products_list",
+    )
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(products_with_availability(), request, view=self)
         return paginator.get_paginated_response(ProductOutput(page, many=True).data)
 
 
 class ProductDetailApi(APIView):
-    @extend_schema(responses={200: ProductOutput, 404: ErrorOutput})
+    @extend_schema(
+        parameters=[PRODUCT_ID, RETRY_AFTER],
+        responses={
+            200: ProductOutput,
+            404: _error("`product_not_found`: no such product, or it is not on sale."),
+            **UNAVAILABLE,
+        },
+    )
     def get(self, request, product_id: str):
         product = _product_or_404(product_id)
         product = products_with_availability().filter(pk=product.pk).first()
@@ -99,14 +149,21 @@ class ProductDetailApi(APIView):
 class CartCreateApi(APIView):
     throttle_classes = [CartCreateThrottle]
 
-    @extend_schema(request=None, responses={201: CartCreatedOutput, **THROTTLED})
+    @extend_schema(
+        request=None,
+        parameters=[RETRY_AFTER],
+        responses={201: CartCreatedOutput, **THROTTLED, **UNAVAILABLE},
+    )
     def post(self, request):
         cart, token = cart_create()
         return _cart_response(request, cart, status_code=status.HTTP_201_CREATED, token=token)
 
 
 class CartDetailApi(APIView):
-    @extend_schema(parameters=[CART_TOKEN], responses={200: CartOutput, 404: ErrorOutput})
+    @extend_schema(
+        parameters=[CART_ID, CART_TOKEN, RETRY_AFTER],
+        responses={200: CartOutput, 404: _error(f"{CART_NOT_FOUND}."), **UNAVAILABLE},
+    )
     def get(self, request, cart_id: str):
         return _cart_response(request, _cart(request, cart_id))
 
@@ -115,9 +172,28 @@ class CartItemApi(APIView):
     throttle_classes = [CartWriteThrottle]
 
     @extend_schema(
-        parameters=[CART_TOKEN],
+        parameters=[CART_ID, PRODUCT_ID, CART_TOKEN, RETRY_AFTER],
         request=CartItemInput,
-        responses={200: CartOutput, **ERRORS, 413: ErrorOutput, **THROTTLED},
+        responses={
+            200: CartOutput,
+            400: _error(
+                "`invalid_quantity`: `quantity` is not a whole number from 0 to the largest "
+                "a line may hold; `invalid_input`: the body is not a JSON object; "
+                "`malformed_json`: the body is not JSON."
+            ),
+            404: _error(
+                f"{CART_NOT_FOUND}; `product_not_found`: no such product, or it is not on "
+                "sale."
+            ),
+            409: _error(
+                "`insufficient_stock`: not enough free stock, with what the cart could hold "
+                "(`available`); `cart_checked_out`: the cart can no longer change."
+            ),
+            413: _error("`request_too_large`: the body is over the size limit."),
+            415: _error("`unsupported_media_type`: the body is not `application/json`."),
+            **THROTTLED,
+            **UNAVAILABLE,
+        },
     )
     def put(self, request, cart_id: str, product_id: str):
         cart = _cart(request, cart_id)
@@ -136,7 +212,18 @@ class CartItemApi(APIView):
         return _cart_response(request, cart)
 
     @extend_schema(
-        parameters=[CART_TOKEN], request=None, responses={200: CartOutput, **ERRORS, **THROTTLED}
+        parameters=[CART_ID, PRODUCT_ID, CART_TOKEN, RETRY_AFTER],
+        request=None,
+        responses={
+            200: CartOutput,
+            404: _error(
+                f"{CART_NOT_FOUND}; `product_not_found`: no such product; `item_not_found`: "
+                "the cart has no line for that product."
+            ),
+            409: _error("`cart_checked_out`: the cart can no longer change."),
+            **THROTTLED,
+            **UNAVAILABLE,
+        },
     )
     def delete(self, request, cart_id: str, product_id: str):
         cart = _cart(request, cart_id)
@@ -150,14 +237,30 @@ class CartCheckoutApi(APIView):
     throttle_classes = [CartWriteThrottle]
 
     @extend_schema(
-        parameters=[CART_TOKEN, IDEMPOTENCY_KEY],
+        parameters=[CART_ID, CART_TOKEN, IDEMPOTENCY_KEY, RETRY_AFTER, IDEMPOTENT_REPLAYED],
         request=None,
-        responses={201: OrderOutput, 200: OrderOutput, **ERRORS, 422: ErrorOutput, **THROTTLED},
+        responses={
+            201: OpenApiResponse(OrderOutput, description="The order this checkout made."),
+            200: OpenApiResponse(
+                OrderOutput, description="The cart was already checked out: its one order."
+            ),
+            400: _error("`invalid_idempotency_key`: not 1 to 255 printable ASCII characters."),
+            404: _error(f"{CART_NOT_FOUND}."),
+            409: _error(
+                "`cart_empty`: nothing to check out; `insufficient_stock`: lines whose hold "
+                "expired can no longer be bought, every one listed in `lines`."
+            ),
+            422: _error(
+                "`idempotency_key_reused`: the key was already used to check out another cart."
+            ),
+            **THROTTLED,
+            **UNAVAILABLE,
+        },
     )
     def post(self, request, cart_id: str):
         cart = _cart(request, cart_id)
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not _IDEMPOTENCY_KEY_RE.match(key):
+        if key is not None and not _IDEMPOTENCY_KEY_RE.fullmatch(key):
             raise InvalidIdempotencyKey()
         order, created = hold_services.checkout(cart=cart, idempotency_key=key)
         release_watchdog_poke()

@@ -1,9 +1,15 @@
 """Input and output shapes of the storefront API."""
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api_errors import ERROR_CODES
 from reservations.selectors import line_status
+from store.models import Cart
+
+# What a cart line's `status` can be: see reservations.selectors.line_status.
+LINE_STATUSES = ("active", "expired", "consumed")
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -45,21 +51,24 @@ class CartItemOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     status = serializers.SerializerMethodField()
 
+    @extend_schema_field(serializers.ChoiceField(choices=LINE_STATUSES))
     def get_status(self, line) -> str:
         return line_status(line, now=self.context["now"])
 
 
 class CartOutput(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Cart.Status.choices)
     expires_at = serializers.DateTimeField(allow_null=True)
     order_id = serializers.SerializerMethodField()
     items = serializers.SerializerMethodField()
 
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_order_id(self, cart) -> str | None:
         order_id = self.context.get("order_id")
         return str(order_id) if order_id else None
 
+    @extend_schema_field(CartItemOutput(many=True))
     def get_items(self, cart) -> list[dict]:
         return CartItemOutput(self.context["lines"], many=True, context=self.context).data
 
@@ -86,6 +95,33 @@ class OrderOutput(serializers.Serializer):
     lines = OrderLineOutput(many=True)
 
 
+class ShortLineOutput(serializers.Serializer):
+    product_id = serializers.IntegerField()
+    sku = serializers.CharField()
+    requested = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
 class ErrorOutput(serializers.Serializer):
-    code = serializers.CharField()
+    """An error: a stable `code`, a sentence for people, and the data of that error."""
+
+    code = serializers.ChoiceField(choices=ERROR_CODES)
     detail = serializers.CharField()
+    errors = serializers.DictField(
+        required=False,
+        help_text="`invalid_quantity`, `invalid_input`: the messages of each invalid field.",
+    )
+    product_id = serializers.IntegerField(
+        required=False, help_text="`insufficient_stock` of a hold, `item_not_found`."
+    )
+    sku = serializers.CharField(required=False, help_text="`insufficient_stock` of a hold.")
+    requested = serializers.IntegerField(
+        required=False, help_text="`insufficient_stock` of a hold: the quantity asked for."
+    )
+    available = serializers.IntegerField(
+        required=False,
+        help_text="`insufficient_stock` of a hold: the most this cart could hold right now.",
+    )
+    lines = ShortLineOutput(
+        many=True, required=False, help_text="`insufficient_stock` at checkout: every short line."
+    )

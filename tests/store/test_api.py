@@ -5,6 +5,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
 from reservations.models import Reservation
 from store.models import Cart, Inventory, Order
@@ -71,6 +72,34 @@ def test_product_list_is_one_query_however_many_products(api, django_assert_num_
         ProductFactory(on_hand=3)
     with django_assert_num_queries(2):  # count + page
         assert api.get("/api/v1/products/?limit=50").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query",
+    [f"limit={2**63}", "limit=" + "9" * 40, "limit=5000", f"offset={2**63}&limit={2**62}"],
+    ids=["2^63", "40-digits", "5000", "offset+limit-past-bigint"],
+)
+def test_product_list_limit_is_capped_not_a_500(api, query):
+    for _ in range(3):
+        ProductFactory(on_hand=1)
+    response = api.get(f"/api/v1/products/?{query}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 3
+    assert len(body["results"]) == (0 if "offset" in query else 3)
+
+
+def test_product_list_limit_over_the_cap_gets_a_full_page(api, monkeypatch):
+    from store.api import ProductPagination
+
+    assert ProductPagination.max_limit == 1000
+    monkeypatch.setattr(ProductPagination, "max_limit", 2)
+    for _ in range(3):
+        ProductFactory(on_hand=1)
+    body = api.get("/api/v1/products/?limit=5000").json()
+    assert body["count"] == 3
+    assert len(body["results"]) == 2
+    assert body["next"].endswith("?limit=2&offset=2")
 
 
 def test_product_detail(api, product, cart):
@@ -373,3 +402,10 @@ def test_openapi_schema_and_docs_are_served(api):
     assert "/api/v1/carts/{cart_id}/items/{product_id}/" in paths
     assert "/api/v1/carts/{cart_id}/checkout/" in paths
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_openapi_schema_is_valid_and_generated_without_warnings(tmp_path):
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml")
+    )
+    assert "ErrorCodeEnum" in (tmp_path / "schema.yaml").read_text()
