@@ -109,7 +109,8 @@ def test_sigkill_mid_run_loses_nothing_and_the_redelivered_run_finishes(tmp_path
     expired_after_kill = Reservation.objects.filter(status=Reservation.Status.EXPIRED).count()
     assert released_at_kill <= expired_after_kill < total, "the kill was not mid-run"
     # The killed run never finished: its heartbeat row stays `running`.
-    assert ReleaseRun.objects.filter(task_id=task_id).get().status == ReleaseRun.Status.RUNNING
+    killed_run = ReleaseRun.objects.filter(task_id=task_id).get()
+    assert killed_run.status == ReleaseRun.Status.RUNNING
     # Counters exact, and every unit taken out of `reserved` belongs to exactly one hold
     # that is now expired: nothing released twice, nothing half-released.
     assert _active_reserved_match() == []
@@ -119,18 +120,24 @@ def test_sigkill_mid_run_loses_nothing_and_the_redelivered_run_finishes(tmp_path
     with process_cm as process:
         celery_processes._wait_for_worker(app, process, log_path)
         # acks_late: the killed message is redelivered once its visibility timeout is over,
-        # and the redelivered run (same task id) finishes the work.
+        # and the redelivered run (same task id) finishes the work. A redelivered run that
+        # itself outlasts the 5 s timeout (a loaded machine) is delivered once more:
+        # at least once, never a hold twice.
+        def redelivered_runs_done():
+            if Reservation.objects.filter(status=Reservation.Status.ACTIVE).exists():
+                return None
+            runs = list(ReleaseRun.objects.filter(task_id=task_id).exclude(pk=killed_run.pk))
+            done = runs and all(run.status == ReleaseRun.Status.SUCCEEDED for run in runs)
+            return runs if done else None
+
         redelivered = celery_processes.wait_until(
-            lambda: ReleaseRun.objects.filter(
-                task_id=task_id, status=ReleaseRun.Status.SUCCEEDED
-            ).first(),
+            redelivered_runs_done,
             timeout=45,
             interval=0.25,
             message="the killed task was not redelivered",
         )
-    assert redelivered.released == total - expired_after_kill
-    assert not redelivered.more_left
-    assert ReleaseRun.objects.filter(task_id=task_id).count() == 2
+    assert sum(run.released for run in redelivered) == total - expired_after_kill
+    assert not any(run.more_left for run in redelivered)
 
     assert Reservation.objects.filter(status=Reservation.Status.ACTIVE).count() == 0
     assert Reservation.objects.filter(status=Reservation.Status.EXPIRED).count() == total
