@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from reservations.errors import InsufficientStock, ItemNotFound
 from reservations.models import Reservation
+from reservations.services import backend
 from reservations.services.reclaim import stock_take
 from store.errors import CartClosed, InvalidQuantity, ProductNotFound
 from store.models import Cart, Inventory, Product
@@ -81,18 +82,13 @@ def hold_set(
     quantity = _validate_quantity(quantity)
     if quantity > 0 and not product.is_active:
         raise ProductNotFound()
-    if _one_statement_available():
+    if backend.one_statement_available():
         done, line = _hold_set_in_one_statement(
             cart=cart, product=product, quantity=quantity, now=now
         )
         if done:
             return line
     return _hold_set_in_steps(cart=cart, product=product, quantity=quantity, now=now)
-
-
-def _one_statement_available() -> bool:
-    """The database function exists on PostgreSQL (installed by a migration)."""
-    return connection.vendor == "postgresql"
 
 
 def _hold_set_in_one_statement(

@@ -7,7 +7,7 @@ import pytest
 from reservations.errors import InsufficientStock, ItemNotFound
 from reservations.models import Reservation
 from reservations.selectors import availability_get, products_with_availability
-from reservations.services import hold_remove, hold_set, holds
+from reservations.services import backend, hold_remove, hold_set
 from store.errors import CartClosed, InvalidQuantity, ProductNotFound
 from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
@@ -17,10 +17,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True, params=["one_statement", "steps"])
 def hold_path(request, monkeypatch):
-    """Every test runs both ways hold_set can take: the database function and the steps
-    in Python (SQLite's path, and PostgreSQL's when the function finds too little stock)."""
+    """Every test runs both ways the writes can take on PostgreSQL: single statements (a
+    hold through the database function, a reclaim round as one UPDATE) and the steps in
+    Python (SQLite's path, and PostgreSQL's for a hold short of stock)."""
     if request.param == "steps":
-        monkeypatch.setattr(holds, "_one_statement_available", lambda: False)
+        monkeypatch.setattr(backend, "one_statement_available", lambda: False)
     return request.param
 
 
