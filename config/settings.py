@@ -275,6 +275,10 @@ RESERVATION_RELEASE_INTERVAL_SECONDS = env.int("RESERVATION_RELEASE_INTERVAL_SEC
 RESERVATION_RELEASE_BATCH_SIZE = env.int("RESERVATION_RELEASE_BATCH_SIZE", default=1000)
 # A run stops starting new batches after this long; the soft and hard limits sit above it.
 RESERVATION_RELEASE_MAX_RUN_SECONDS = env.int("RESERVATION_RELEASE_MAX_RUN_SECONDS", default=45)
+# After each batch a run pauses for this fraction of the time the batch took, so draining a
+# large backlog leaves most of the database to shoppers (0.5: a third of the time idle).
+# Nothing waits for the drain: expired holds are free stock before they are released.
+RESERVATION_RELEASE_PAUSE_RATIO = env.float("RESERVATION_RELEASE_PAUSE_RATIO", default=0.5)
 RESERVATION_RELEASE_SOFT_TIME_LIMIT = env.int(
     "RESERVATION_RELEASE_SOFT_TIME_LIMIT", default=RESERVATION_RELEASE_MAX_RUN_SECONDS + 30
 )

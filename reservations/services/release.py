@@ -95,9 +95,11 @@ def expired_release(
         settings.RESERVATION_RELEASE_MAX_RUN_SECONDS if max_run_seconds is None else max_run_seconds
     )
     deadline = time.monotonic() + budget
+    pause_ratio = settings.RESERVATION_RELEASE_PAUSE_RATIO
     released = units = batches = 0
     skipped: set[int] = set()
     while True:
+        began = time.monotonic()
         holds, batch_units, found = _release_batch(
             now=now, batch_size=batch_size, skipped=skipped
         )
@@ -111,6 +113,9 @@ def expired_release(
             units += batch_units
         if time.monotonic() >= deadline:
             return ReleaseResult(released, units, batches, more_left=True)
+        if holds and pause_ratio > 0:
+            # Housekeeping gives way: shoppers get the database between batches.
+            time.sleep(min((time.monotonic() - began) * pause_ratio, 1.0))
 
 
 def release_run(

@@ -94,6 +94,25 @@ def test_release_stops_at_its_time_budget_and_says_more_is_left(now):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("ratio", [0.5, 0.0])
+def test_release_gives_way_between_batches(now, settings, monkeypatch, ratio):
+    from reservations.services import release
+
+    settings.RESERVATION_RELEASE_PAUSE_RATIO = ratio
+    pauses: list[float] = []
+    monkeypatch.setattr(release.time, "sleep", pauses.append)
+    _expired_backlog(products=3, carts=4, now=now)
+    result = expired_release(now=now, batch_size=4)
+    assert (result.released, result.batches) == (12, 3)
+    if ratio:
+        # One pause after each batch that released holds, half as long as that batch, capped.
+        assert len(pauses) == 3 and all(0 < pause <= 1.0 for pause in pauses)
+    else:
+        assert pauses == []
+    _assert_counters_exact()
+
+
+@pytest.mark.django_db
 def test_release_run_records_a_heartbeat(now):
     _expired_backlog(products=1, carts=4, now=now)
     run = release_run(task_id="abc", now=now)
