@@ -1,32 +1,17 @@
 """Subprocess: drain the expired backlog with hand-written SQL; print JSON.
 
-    python -m bench.drain_hand [batch|by_product] [BATCH]
+    python -m bench.drain_hand [BATCH]
 
-`batch` is the reference for the release task: the same algorithm with nothing in
-between, one short transaction per batch of BATCH holds in expiry order. Lock the
-products of the next batch in ascending pk order, then in one statement pick the batch's
-hold rows with SKIP LOCKED, mark them expired and take their units off each product's
-counter.
-
-`by_product` is a proposal, measured for its effect on shoppers: each transaction locks
-only the product of the oldest expired hold and releases up to BATCH of that product's
-expired holds, so a shopper waits for at most one short statement on its own product,
-never for a batch that spans hundreds of products.
+The reference for the release task: one short transaction per batch of BATCH holds in
+expiry order, with nothing in between. Lock the products of the next batch in ascending
+pk order, then in one statement pick the batch's hold rows with SKIP LOCKED, mark them
+expired and take their units off each product's counter.
 """
 
 import json
 import resource
 import sys
 import time
-
-LOCK_ONE_PRODUCT = """
-SELECT product_id FROM store_inventory
-WHERE product_id = (
-    SELECT product_id FROM reservations_reservation
-    WHERE status = 'active' AND expires_at <= %(now)s
-    ORDER BY expires_at LIMIT 1)
-FOR UPDATE
-"""
 
 LOCK_PRODUCTS = """
 SELECT product_id FROM store_inventory
@@ -63,16 +48,14 @@ def main() -> None:
 
     from bench.common import raw_connect
 
-    mode = sys.argv[1] if len(sys.argv) > 1 else "batch"
-    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    lock = LOCK_ONE_PRODUCT if mode == "by_product" else LOCK_PRODUCTS
+    batch = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     now = datetime.now(UTC)
     released = units = batches = 0
     started_wall = time.time()
     began = time.perf_counter()
     with raw_connect(autocommit=False) as conn, conn.cursor() as cur:
         while True:
-            cur.execute(lock, {"now": now, "batch": batch})
+            cur.execute(LOCK_PRODUCTS, {"now": now, "batch": batch})
             products = [row[0] for row in cur.fetchall()]
             if not products:
                 conn.commit()
@@ -85,7 +68,6 @@ def main() -> None:
             units += sum(row[1] for row in rows)
     seconds = time.perf_counter() - began
     print(json.dumps({
-        "mode": mode,
         "released": released,
         "units": units,
         "batches": batches,

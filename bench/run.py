@@ -514,7 +514,7 @@ def scenario_drain(ctx, sizes: Sizes) -> None:
     loads.append(seconds)
     log(f"drain: loaded {count} expired holds ({units} units) in {seconds:.0f} s; "
         "hand-written drain")
-    hand, hand_clients = _drain_with_clients(ctx, fixture, sizes, "bench.drain_hand", "batch")
+    hand, hand_clients = _drain_with_clients(ctx, fixture, sizes, "bench.drain_hand")
     hand_drift = counters_drift()
     log(f"drain: hand-written {hand['released']} holds in {hand['seconds']:.1f} s")
 
@@ -540,22 +540,6 @@ def scenario_drain(ctx, sizes: Sizes) -> None:
                "AND expires_at <= now()", fetch=True)[0][0]
     log(f"drain: release task {task['released']} holds in {task['seconds']:.1f} s")
 
-    # 3. The proposal for shoppers' latency: one product per transaction (raw figures only).
-    by_product = None
-    if ctx["deadline"] - time.time() > 2.5 * hand["seconds"] + 60:
-        units, seconds = _drain_load(fixture, count)
-        loads.append(seconds)
-        log("drain: hand-written, one product per transaction (proposal)")
-        drained, clients = _drain_with_clients(ctx, fixture, sizes, "bench.drain_hand",
-                                               "by_product")
-        by_product = {**drained, "clients": clients,
-                      "holds_per_s": round(drained["released"] / drained["seconds"]),
-                      "counter_drift_products": counters_drift()}
-        log(f"drain: by product {drained['released']} holds in {drained['seconds']:.1f} s, "
-            f"shoppers' p99 {clients['latency'].get('p99_ms')} ms")
-    else:
-        log("drain: no time left for the by-product variant; skipped")
-
     task_rate = task["released"] / task["seconds"]
     hand_rate = hand["released"] / hand["seconds"]
     common = {"holds": count, "products": sizes.drain_products,
@@ -575,9 +559,6 @@ def scenario_drain(ctx, sizes: Sizes) -> None:
         p99_ms_during_hand=hand_clients["latency"].get("p99_ms"),
         during_task=task_clients, without_drain={"latency": quiet, "errors": quiet_errors},
         during_hand=hand_clients,
-        p99_ms_during_by_product=by_product["clients"]["latency"].get("p99_ms")
-        if by_product else None,
-        by_product_proposal=by_product,
         clients=sizes.drain_clients, rate_per_client=sizes.drain_rate_per_client, **common,
     )
     results["drain_memory"] = entry(
