@@ -265,6 +265,7 @@ def markdown(document: dict, plotted: bool) -> str:
         "make bench                 # venv + the `bench` extra, throwaway PostgreSQL, whole suite",
         "make bench ARGS=--quick    # short runs, to try the harness",
         "make bench ARGS='--only hot_hold,scaling'",
+        ".venv/bin/python -m bench.report   # BENCHMARKS.md again from the last run's JSON",
         "```",
         "",
         "Needs the Debian package `postgresql` (initdb, pg_ctl, postgres, pgbench); `wrk` is",
