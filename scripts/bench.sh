@@ -14,18 +14,9 @@
 #   PG_BIN_DIR    directory holding initdb / pg_ctl / postgres (pgbench beside them)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-TMP_ROOT="$ROOT/.tmp"
-
-PY="$ROOT/.venv/bin/python"
-if [[ ! -x $PY ]]; then
-    echo "bench.sh: $PY not found; run 'make venv' first" >&2
-    exit 1
-fi
-
-log() { echo "bench.sh: $*" >&2; }
-die() { echo "$*" >&2; exit 1; }
+ME=bench.sh
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # shellcheck source=scripts/postgres.sh
 source "$ROOT/scripts/postgres.sh"
@@ -36,20 +27,8 @@ BENCH_WORK=""
 cleanup() {
     local rc=$?
     set +e
-    # Servers the harness started (gunicorn) write their pid here; stop them if the
-    # harness could not (killed, crashed).
-    if [[ -n $BENCH_WORK && -d $BENCH_WORK ]]; then
-        local pidfile pid
-        for pidfile in "$BENCH_WORK"/*.pid; do
-            [[ -f $pidfile ]] || continue
-            pid="$(cat "$pidfile" 2>/dev/null)"
-            if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q gunicorn; then
-                kill "$pid" 2>/dev/null
-                sleep 1
-                kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
-            fi
-        done
-    fi
+    # Servers the harness started (gunicorn) write their pid here.
+    pidfiles_stop "$BENCH_WORK" gunicorn
     pg_stop
     [[ -n $BENCH_WORK ]] && rm -rf "$BENCH_WORK"
     rmdir "$TMP_ROOT" 2>/dev/null
@@ -58,10 +37,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # ------------------------------------------------------------- PostgreSQL ---
 # pgbench of the same version as the server: beside initdb, or beside what it links to.

@@ -1,6 +1,6 @@
-# Throwaway PostgreSQL for scripts/test.sh and scripts/bench.sh (sourced, not run).
+# Throwaway PostgreSQL for scripts/test.sh, bench.sh and soak.sh (sourced, not run).
 #
-# The caller defines TMP_ROOT and the functions log, die and free_port. pg_start starts a
+# scripts/common.sh defines TMP_ROOT and the functions log, die and free_port. pg_start starts a
 # server under $TMP_ROOT on a free 127.0.0.1 port (as the `postgres` user when we are root:
 # postgres refuses to run as root) and exports DATABASE_URL; pg_stop stops it and removes
 # its folders, and only ever touches a server pg_start started.

@@ -1,6 +1,6 @@
 # Throwaway Redis for scripts/test.sh and scripts/soak.sh (sourced, not run).
 #
-# The caller defines TMP_ROOT, PY and the functions log, die and free_port. redis_start
+# scripts/common.sh defines TMP_ROOT, PY and the functions log, die and free_port. redis_start
 # starts a server under $TMP_ROOT on a free 127.0.0.1 port, without persistence, and
 # exports REDIS_URL; redis_stop stops it and removes its folder, and only ever touches a
 # server redis_start started.

@@ -18,18 +18,9 @@
 #   REDIS_SERVER  path to the redis-server binary
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-TMP_ROOT="$ROOT/.tmp"
-
-PY="$ROOT/.venv/bin/python"
-if [[ ! -x $PY ]]; then
-    echo "soak.sh: $PY not found; run 'make venv' first" >&2
-    exit 1
-fi
-
-log() { echo "soak.sh: $*" >&2; }
-die() { echo "$*" >&2; exit 1; }
+ME=soak.sh
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # shellcheck source=scripts/postgres.sh
 source "$ROOT/scripts/postgres.sh"
@@ -50,19 +41,9 @@ cleanup() {
         for i in $(seq 120); do kill -0 "$DRIVER_PID" 2>/dev/null || break; sleep 0.5; done
         kill -0 "$DRIVER_PID" 2>/dev/null && kill -KILL "$DRIVER_PID" 2>/dev/null
     fi
-    # Whatever it could not stop (killed, crashed): each process leads a group of its own.
+    # Whatever it could not stop (killed, crashed).
+    pidfiles_stop "$SOAK_WORK" 'gunicorn|celery'
     if [[ -n $SOAK_WORK && -d $SOAK_WORK ]]; then
-        local pidfile pid
-        for pidfile in "$SOAK_WORK"/*.pid; do
-            [[ -f $pidfile ]] || continue
-            pid="$(cat "$pidfile" 2>/dev/null)"
-            if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'gunicorn|celery'; then
-                kill -TERM -- "-$pid" 2>/dev/null
-                sleep 2
-                kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null
-            fi
-            rm -f "$pidfile"
-        done
         if [[ $rc == 0 ]]; then
             rm -rf "$SOAK_WORK"
         else
@@ -77,10 +58,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # -------------------------------------------------------------------- main ---
 find_pg_bin >/dev/null \

@@ -12,18 +12,9 @@
 #   REDIS_SERVER  path to the redis-server binary
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-TMP_ROOT="$ROOT/.tmp"
-
-PY="$ROOT/.venv/bin/python"
-if [[ ! -x $PY ]]; then
-    echo "test.sh: $PY not found; run 'make venv' first" >&2
-    exit 1
-fi
-
-log() { echo "test.sh: $*" >&2; }
-die() { echo "$*" >&2; exit 1; }
+ME=test.sh
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # shellcheck source=scripts/postgres.sh
 source "$ROOT/scripts/postgres.sh"
@@ -43,10 +34,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 redact_url() { sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$1"; }
 

@@ -2,10 +2,13 @@
 
 import json
 import socket
+import sys
 import threading
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -13,6 +16,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def runserver(env: dict[str, str], log_path: Path):
+    """`manage.py runserver` with `env` on a free port, answering its liveness check for the
+    block; yields (process, base URL). Its output goes to `log_path`."""
+    from tests import celery_processes
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    with celery_processes.running(argv, env, log_path) as process:
+
+        def up():
+            if process.poll() is not None:
+                raise AssertionError(f"runserver exited:\n{log_path.read_text()}")
+            try:
+                urllib.request.urlopen(base + "/api/v1/health/live/", timeout=2)  # noqa: S310
+                return True
+            except (urllib.error.URLError, ConnectionError):
+                return False
+
+        celery_processes.wait_until(up, timeout=30, message="runserver did not start")
+        yield process, base
 
 
 def api_request(base, method, path, body=None, token=None, timeout=15):

@@ -1,42 +1,24 @@
 """The web process alone, as a user starts it: `manage.py runserver` with DEBUG=0."""
 
 import os
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from store.models import Product
 from store.services import product_create
-from tests.servers import api_request, free_port
+from tests.servers import api_request, runserver
 
 ROOT = Path(__file__).resolve().parent.parent
 TTL_SECONDS = 2
 
 
-def _wait_until_up(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/api/v1/health/live/", timeout=2)
-            return
-        except (urllib.error.URLError, ConnectionError):
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.poll() is not None else ""
-                pytest.fail(f"runserver did not start: {output}")
-            time.sleep(0.2)
-
-
 @pytest.fixture
-def server(django_db_setup, django_db_blocker, settings):
+def server(django_db_setup, django_db_blocker, settings, tmp_path):
     """runserver on the test database, DEBUG off, holds that last TTL_SECONDS."""
     db = settings.DATABASES["default"]
     url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**db)
-    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -46,20 +28,8 @@ def server(django_db_setup, django_db_blocker, settings):
         "DATABASE_URL": url,
         "RESERVATION_TTL_SECONDS": str(TTL_SECONDS),
     }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, process)
+    with runserver(env, tmp_path / "web.log") as (_, base):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.mark.django_db(transaction=True)

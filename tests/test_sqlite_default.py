@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from tests.servers import api_request, free_port
-from tests.test_runserver import ROOT, _wait_until_up
+from tests.servers import api_request, runserver
+from tests.test_runserver import ROOT
 
 SHOPPERS = 24
 STOCK = 10
@@ -16,7 +16,6 @@ STOCK = 10
 
 @pytest.fixture
 def sqlite_server(tmp_path):
-    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -32,17 +31,8 @@ def sqlite_server(tmp_path):
         [*manage, "set_stock", "HOT-1", str(STOCK), "--price", "19.90"],
         cwd=ROOT, env=env, check=True, capture_output=True,
     )
-    process = subprocess.Popen(
-        [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, process)
+    with runserver(env, tmp_path / "web.log") as (_, base):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_concurrent_shoppers_on_sqlite_get_answers_not_locks(sqlite_server):

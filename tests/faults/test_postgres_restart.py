@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import celery_processes
-from tests.servers import free_port
+from tests.servers import free_port, runserver
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -236,20 +236,8 @@ def test_postgres_restart_under_shoppers(tmp_path, postgres):
     )
     product_id = int(created.strip().splitlines()[-1])
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
     log_path = tmp_path / "web.log"
-    with celery_processes.running(argv, env, log_path) as web:
-
-        def up():
-            assert web.poll() is None, log_path.read_text()
-            try:
-                return _request(base, "GET", f"/api/v1/products/{product_id}/")[0] == 200
-            except (urllib.error.URLError, ConnectionError):
-                return False
-
-        celery_processes.wait_until(up, timeout=30, message="runserver did not start")
+    with runserver(env, log_path) as (web, base):
         with Shoppers(base, product_id) as shoppers:
             time.sleep(1.5)
             down_at = time.monotonic()

@@ -4,9 +4,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from store.services import product_create
 from tests import celery_processes
 from tests.factories import expired_backlog_create
 from tests.servers import api_request as _request
-from tests.servers import free_port
+from tests.servers import free_port, runserver
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
@@ -101,27 +98,6 @@ def _env(redis_url: str) -> dict[str, str]:
     )
 
 
-@contextmanager
-def _web(tmp_path: Path, env: dict[str, str]):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
-    log_path = tmp_path / "web.log"
-    with celery_processes.running(argv, env, log_path) as process:
-
-        def up():
-            if process.poll() is not None:
-                raise AssertionError(f"runserver exited:\n{log_path.read_text()}")
-            try:
-                urllib.request.urlopen(base + "/api/v1/health/live/", timeout=2)
-                return True
-            except (urllib.error.URLError, ConnectionError):
-                return False
-
-        celery_processes.wait_until(up, timeout=30, message="runserver did not start")
-        yield base, log_path
-
-
 def _shop(base, product, quantity):
     """One shopper: a cart, a hold, a change, a checkout. Returns the statuses."""
     statuses = []
@@ -162,8 +138,9 @@ def test_shopping_survives_redis_down_and_health_reports_it(tmp_path, throwaway_
         f"--hostname=redis-down-{os.getpid()}@%h",
     ]
     sender = Celery(broker=throwaway_redis.url, set_as_current=False)
+    web_log = tmp_path / "web.log"
     with (
-        _web(tmp_path, env) as (base, web_log),
+        runserver(env, web_log) as (_, base),
         celery_processes.running(worker_argv, env, worker_log) as worker,
     ):
         celery_processes._wait_for_worker(sender, worker, worker_log)
