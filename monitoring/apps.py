@@ -13,4 +13,5 @@ class MonitoringConfig(AppConfig):
         from monitoring.signals import release_task_failed
 
         task_failure.connect(release_task_failed, dispatch_uid="monitoring.release_task_failed")
-        post_migrate.connect(_on_post_migrate, sender=self, dispatch_uid="health_schedule")
+        # After `migrate` the periodic tasks exist, so staff can see and pause them.
+        post_migrate.connect(_on_post_migrate, sender=self, dispatch_uid="beat_schedule")
