@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite. The suite runs on PostgreSQL and Redis."""
 
 import os
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,22 @@ def pytest_configure(config):
     engine = settings.DATABASES["default"]["ENGINE"]
     if engine != "django.db.backends.postgresql":
         raise pytest.UsageError(f"the suite needs PostgreSQL (DATABASE_URL), got {engine}")
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_starts_no_process(request, monkeypatch):
+    """Keep the fast tier (`-m "not slow"`) free of processes: a test that starts one
+    (worker, beat, runserver, a settings check in a fresh interpreter) must say so with
+    the `slow` mark, or it fails here."""
+    if request.node.get_closest_marker("slow"):
+        return
+    name = request.node.nodeid
+
+    class Refused(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            raise AssertionError(f"{name} starts a process: mark it `slow`")
+
+    monkeypatch.setattr(subprocess, "Popen", Refused)
 
 
 @pytest.fixture(scope="session")

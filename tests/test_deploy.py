@@ -131,6 +131,7 @@ def _clear_cache():
     yield
 
 
+@pytest.mark.slow
 def test_honcho_accepts_the_procfile_with_the_four_processes():
     result = subprocess.run(
         [sys.executable, "-m", "honcho", "-f", str(PROCFILE), "check"],
@@ -251,6 +252,7 @@ def test_every_environment_name_set_for_the_app_is_read_by_it():
     assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= names & _settings_env_names()
 
 
+@pytest.mark.slow
 def test_gunicorn_reads_port_and_web_concurrency_from_the_environment():
     code = "from gunicorn.config import Config; c = Config(); print(c.bind[0], c.workers)"
     env = {**os.environ, "PORT": "8123", "WEB_CONCURRENCY": "3"}
@@ -263,6 +265,7 @@ def test_gunicorn_reads_port_and_web_concurrency_from_the_environment():
     assert result.stdout.split() == ["0.0.0.0:8123", "3"]
 
 
+@pytest.mark.slow
 def test_celery_worker_reads_its_concurrency_from_the_environment():
     # The real `celery` entry point, with the worker's start swapped for a print.
     code = """

@@ -10,6 +10,8 @@ from store.models import Product
 from store.services import product_create
 from tests.servers import api_request, runserver
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 TTL_SECONDS = 2
 

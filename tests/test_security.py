@@ -254,6 +254,7 @@ def test_a_redis_outage_does_not_take_carts_down(api, limits, monkeypatch, caplo
     assert "throttle cache unavailable" in caplog.text
 
 
+@pytest.mark.slow
 def test_default_limits_and_proxy_count():
     loaded = _loaded_settings(_process_env())
     assert loaded["THROTTLE_CART_CREATE"] == "60/min"
@@ -264,6 +265,7 @@ def test_default_limits_and_proxy_count():
     assert off["THROTTLE_CART_CREATE"] is None and off["THROTTLE_CART_WRITE"] is None
 
 
+@pytest.mark.slow
 def test_a_malformed_rate_refuses_to_start():
     result = _manage("check", env=_process_env(THROTTLE_CART_WRITE="lots"))
     assert result.returncode != 0
@@ -273,6 +275,7 @@ def test_a_malformed_rate_refuses_to_start():
 # --- production settings ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_under_production_settings():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=_process_env())
     output = result.stdout + result.stderr
@@ -281,6 +284,7 @@ def test_check_deploy_passes_under_production_settings():
     assert "no issues" in output
 
 
+@pytest.mark.slow
 def test_production_settings_are_https_only():
     loaded = _loaded_settings(_process_env())
     assert loaded["HTTPS_ONLY"] is True
@@ -297,6 +301,7 @@ def test_production_settings_are_https_only():
     assert loaded["X_FRAME_OPTIONS"] == "DENY"
 
 
+@pytest.mark.slow
 def test_debug_off_on_this_machine_stays_plain_http():
     """`DEBUG=0 runserver` with the default hosts: usable over http, no HSTS on localhost."""
     env = _process_env()
@@ -310,6 +315,7 @@ def test_debug_off_on_this_machine_stays_plain_http():
     assert loaded["X_FRAME_OPTIONS"] == "DENY"
 
 
+@pytest.mark.slow
 def test_each_https_setting_can_be_turned_off_alone():
     loaded = _loaded_settings(
         _process_env(BEHIND_TLS_PROXY="0", SECURE_SSL_REDIRECT="0", SECURE_HSTS_SECONDS="0")
@@ -320,6 +326,7 @@ def test_each_https_setting_can_be_turned_off_alone():
     assert loaded["SESSION_COOKIE_SECURE"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "key",
     [
@@ -340,11 +347,13 @@ def test_debug_off_refuses_to_start_without_a_strong_secret_key(key):
         assert key not in result.stderr
 
 
+@pytest.mark.slow
 def test_debug_on_starts_without_a_secret_key():
     result = _manage("check", env=_process_env(DEBUG="1", SECRET_KEY=None))
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", [STRONG_KEY, None], ids=["strong-key", "no-key"])
 def test_production_refuses_to_start_with_debug_on(key):
     result = _manage("check", env=_process_env(ENVIRONMENT="production", DEBUG="1", SECRET_KEY=key))
@@ -352,6 +361,7 @@ def test_production_refuses_to_start_with_debug_on(key):
     assert "ImproperlyConfigured: DEBUG must be off when ENVIRONMENT=production" in result.stderr
 
 
+@pytest.mark.slow
 def test_production_starts_with_debug_off_and_refuses_an_unknown_environment():
     assert _manage("check", env=_process_env(ENVIRONMENT="production")).returncode == 0
     result = _manage("check", env=_process_env(ENVIRONMENT="prod"))

@@ -17,7 +17,7 @@ import pytest
 from tests import celery_processes
 from tests.servers import free_port, runserver
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -15,7 +15,7 @@ from store.models import Inventory
 from tests import celery_processes
 from tests.factories import expired_backlog_create
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 PRODUCTS, CARTS = 20, 1000  # 20,000 expired holds of one unit
 

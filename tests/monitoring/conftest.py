@@ -142,12 +142,14 @@ class CapturingTransport(Transport):
 
 
 @pytest.fixture
-def sentry_transport(settings):
+def sentry_transport(settings, monkeypatch):
     """Sentry initialised through config.sentry with a capturing transport."""
     import sentry_sdk
 
     from config.sentry import sentry_init
 
+    # A release named up front: otherwise Sentry asks `git` for one.
+    monkeypatch.setenv("SENTRY_RELEASE", "test")
     transport = CapturingTransport()
     settings.SENTRY_DSN = "http://public@127.0.0.1:9/1"
     settings.SENTRY_ENVIRONMENT = "test"

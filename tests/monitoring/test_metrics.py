@@ -289,6 +289,7 @@ def _observe_in_process(directory: Path, *, count: int, route: str) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_scrape_adds_up_the_files_of_every_process_in_multiprocess_mode(
     client, tmp_path, monkeypatch
@@ -401,6 +402,7 @@ def _scrapes(base: str, count: int) -> list[dict[tuple, float]]:
     return [_samples(body) for _, body in bodies]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_every_gunicorn_worker_answers_the_totals_of_all_workers(settings, tmp_path):
     product = product_create(sku="LAMP", name="Lamp", price=Decimal("20.00"), on_hand=3)
@@ -439,6 +441,7 @@ def test_every_gunicorn_worker_answers_the_totals_of_all_workers(settings, tmp_p
             assert _requests(samples, route="product-detail") == sent
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_config_sets_up_a_private_metrics_dir_when_none_is_given(settings, tmp_path):
     product = product_create(sku="DESK", name="Desk", price=Decimal("90.00"), on_hand=1)

@@ -14,7 +14,7 @@ from tests import celery_processes
 from tests.factories import CartFactory, ProductFactory
 from tests.worker_app import COUNTDOWNS_KEY, FAULT_KEY
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 NO_JITTER = {
     "RESERVATION_RELEASE_RETRY_BACKOFF": "1",
