@@ -234,7 +234,7 @@ SPECTACULAR_SETTINGS = {
         "LineStatusEnum": "store.serializers.LINE_STATUSES",
         "HealthStatusEnum": "monitoring.serializers.HEALTH_STATUSES",
         "ReleaseRunStatusEnum": "reservations.models.ReleaseRun.Status",
-        "ErrorCodeEnum": "config.api_errors.ERROR_CODES",
+        "ErrorCodeEnum": "core.errors.ERROR_CODES",
     },
 }
 
@@ -245,7 +245,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 # --- Throttling ---------------------------------------------------------------------------
 # Requests per client address (see NUM_PROXIES), counted in the default cache: Redis when
 # REDIS_URL is set, so the limit holds across gunicorn workers. `N/s|min|hour|day`;
-# empty or `off` turns a limit off. config/throttling.py reads them at each request.
+# empty or `off` turns a limit off. core/throttling.py reads them at each request.
 _RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 

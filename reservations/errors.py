@@ -1,6 +1,6 @@
 """Errors of holds and checkout."""
 
-from store.errors import DomainError
+from core.errors import DomainError
 
 
 class InsufficientStock(DomainError):

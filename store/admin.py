@@ -6,9 +6,9 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.errors import DomainError
 from reservations.models import Reservation
 from reservations.selectors import products_with_availability
-from store.errors import DomainError
 from store.models import Cart, Inventory, Order, OrderLine, Product
 from store.services import inventory_set
 

@@ -10,12 +10,13 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.throttling import CartCreateThrottle, CartWriteThrottle
+from core.errors import InvalidInput, InvalidQuantity
+from core.throttling import CartCreateThrottle, CartWriteThrottle
 from monitoring.watchdog import release_watchdog_poke
 from reservations import services as hold_services
 from reservations.errors import InvalidIdempotencyKey
 from reservations.selectors import cart_lines, products_with_availability
-from store.errors import InvalidInput, InvalidQuantity, ProductNotFound
+from store.errors import ProductNotFound
 from store.models import Cart, Order, Product
 from store.selectors import cart_get_for_token
 from store.serializers import (
@@ -68,7 +69,7 @@ def _error(description: str) -> OpenApiResponse:
 # Answered by the exception handler (config/api_errors.py) when the database is
 # unreachable, with Retry-After.
 UNAVAILABLE = {503: _error("`unavailable`: the database cannot be reached right now.")}
-# Answered by the throttles (config/throttling.py), with Retry-After.
+# Answered by the throttles (core/throttling.py), with Retry-After.
 THROTTLED = {429: _error("`throttled`: too many requests from this client.")}
 CART_NOT_FOUND = "`cart_not_found`: no such cart, or a missing or wrong `X-Cart-Token`"
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api_errors import ERROR_CODES
+from core.errors import ERROR_CODES
 from reservations.selectors import line_status
 from store.models import Cart
 

@@ -7,9 +7,10 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from core.errors import InvalidInput, InvalidQuantity
 from reservations.models import Reservation
 from reservations.services.reclaim import expired_reclaim
-from store.errors import InvalidInput, InvalidQuantity, StockBelowHeld
+from store.errors import StockBelowHeld
 from store.models import Cart, Inventory, Product
 from store.tokens import token_hash, token_new
 

@@ -12,8 +12,8 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from config import throttling
-from config.throttling import CartCreateThrottle, CartWriteThrottle
+from core import throttling
+from core.throttling import CartCreateThrottle, CartWriteThrottle
 from reservations.models import Reservation
 from store import tokens
 from store.models import Cart, Inventory, Order

@@ -8,11 +8,12 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.errors import InvalidQuantity
 from reservations.errors import InsufficientStock, ItemNotFound
 from reservations.models import Reservation
 from reservations.services import backend
 from reservations.services.reclaim import stock_take
-from store.errors import CartClosed, InvalidQuantity, ProductNotFound
+from store.errors import CartClosed, ProductNotFound
 from store.models import Cart, Inventory, Product
 
 OPEN_LINE = (Reservation.Status.ACTIVE, Reservation.Status.EXPIRED)

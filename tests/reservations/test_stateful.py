@@ -93,12 +93,13 @@ from hypothesis import HealthCheck, currently_in_test_context, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from core.errors import DomainError
 from reservations.errors import CartEmpty, CheckoutShort, InsufficientStock, ItemNotFound
 from reservations.models import Reservation
 from reservations.selectors import availability_get, products_with_availability
 from reservations.services import checkout, hold_remove, hold_set
 from reservations.services.release import expired_release
-from store.errors import CartClosed, DomainError, StockBelowHeld
+from store.errors import CartClosed, StockBelowHeld
 from store.models import Cart, Inventory, Order, OrderLine, Product
 from store.services import cart_create, inventory_set, product_create
 

@@ -4,7 +4,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
-from store.errors import DomainError
+from core.errors import DomainError
 from store.services import product_stock_set
 
 
