@@ -178,7 +178,7 @@ def _cost_per_op(ctx, kind: str, ops: int = 200) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from bench.load import _operation
-    from store.models import Cart
+    from reservations.models import Cart
 
     op = _operation(kind)
     cart = Cart.objects.get(pk=carts_make(1)[0])

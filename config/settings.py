@@ -230,7 +230,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Several fields are named `status`; each set of values gets a name of its own.
     "ENUM_NAME_OVERRIDES": {
-        "CartStatusEnum": "store.models.Cart.Status",
+        "CartStatusEnum": "reservations.models.Cart.Status",
         "LineStatusEnum": "store.serializers.LINE_STATUSES",
         "HealthStatusEnum": "monitoring.serializers.HEALTH_STATUSES",
         "ReleaseRunStatusEnum": "reservations.models.ReleaseRun.Status",

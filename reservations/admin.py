@@ -1,11 +1,13 @@
-"""Admin for holds: read-only, since holds move only through the services."""
+"""Admin for carts, holds and orders: read-only, since they move only through the services."""
 
 from datetime import timedelta
 
 from django.contrib import admin
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from reservations.models import ReleaseRun, Reservation
+from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
 from reservations.selectors import line_status
 
 
@@ -84,4 +86,84 @@ class ReleaseRunAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReservationInline(admin.TabularInline):
+    model = Reservation
+    fields = ["product", "quantity", "status", "expires_at", "updated_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Cart)
+class CartAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "user", "line_count", "units_held", "expires_at", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["id"]
+    list_select_related = ["user"]
+    readonly_fields = ["id", "status", "user", "expires_at", "created_at", "updated_at"]
+    exclude = ["token_hash"]
+    inlines = [ReservationInline]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        open_line = Q(holds__status__in=[Reservation.Status.ACTIVE, Reservation.Status.EXPIRED])
+        active = Q(holds__status=Reservation.Status.ACTIVE)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                line_count=Count("holds", filter=open_line),
+                units_held=Coalesce(Sum("holds__quantity", filter=active), 0),
+            )
+        )
+
+    @admin.display(description="Lines", ordering="line_count")
+    def line_count(self, obj):
+        return obj.line_count
+
+    @admin.display(description="Units in active holds")
+    def units_held(self, obj):
+        return obj.units_held
+
+    def has_add_permission(self, request):
+        return False
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    fields = ["product", "sku", "quantity", "unit_price", "line_total"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["id", "cart", "total", "units", "idempotency_key", "created_at"]
+    search_fields = ["id", "cart__id", "idempotency_key"]
+    readonly_fields = ["id", "cart", "idempotency_key", "total", "created_at"]
+    inlines = [OrderLineInline]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(units=Sum("lines__quantity"))
+
+    @admin.display(description="Units", ordering="units")
+    def units(self, obj):
+        return obj.units
+
+    def has_add_permission(self, request):
         return False

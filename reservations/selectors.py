@@ -15,8 +15,8 @@ from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from reservations.models import Reservation
-from store.models import Cart, Inventory, Product
+from reservations.models import Cart, Reservation
+from store.models import Inventory, Product
 
 
 def expired_units_expression(*, now: datetime, product_ref: str = "pk"):

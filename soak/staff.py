@@ -20,10 +20,11 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from reservations.models import OrderLine
 from reservations.services.reconcile import stock_drift_find
 from soak.shoppers import Plan, Shopper, Tally
 from store.errors import StockBelowHeld
-from store.models import Inventory, OrderLine, Product
+from store.models import Inventory, Product
 from store.services import inventory_set
 
 _ATTEMPTS = 5

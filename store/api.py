@@ -15,9 +15,10 @@ from core.throttling import CartCreateThrottle, CartWriteThrottle
 from monitoring.watchdog import release_watchdog_poke
 from reservations import services as hold_services
 from reservations.errors import InvalidIdempotencyKey
+from reservations.models import Cart, Order
 from reservations.selectors import cart_lines, products_with_availability
 from store.errors import ProductNotFound
-from store.models import Cart, Order, Product
+from store.models import Product
 from store.selectors import cart_get_for_token
 from store.serializers import (
     CartCreatedOutput,

@@ -2,8 +2,8 @@
 
 import uuid
 
+from reservations.models import Cart
 from store.errors import CartNotFound
-from store.models import Cart
 from store.tokens import token_matches
 
 

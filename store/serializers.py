@@ -5,8 +5,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import ERROR_CODES
+from reservations.models import Cart
 from reservations.selectors import line_status
-from store.models import Cart
 
 # What a cart line's `status` can be: see reservations.selectors.line_status.
 LINE_STATUSES = ("active", "expired", "consumed")

@@ -8,10 +8,10 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from core.errors import InvalidInput, InvalidQuantity
-from reservations.models import Reservation
+from reservations.models import Cart, Reservation
 from reservations.services.reclaim import expired_reclaim
 from store.errors import StockBelowHeld
-from store.models import Cart, Inventory, Product
+from store.models import Inventory, Product
 from store.tokens import token_hash, token_new
 
 # The stock counters are 32-bit integer columns.

@@ -6,8 +6,8 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from reservations.models import Reservation
-from store.models import Cart, Inventory, Product
+from reservations.models import Cart, Reservation
+from store.models import Inventory, Product
 from store.tokens import token_hash
 
 

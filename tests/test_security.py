@@ -14,9 +14,9 @@ from django.conf import settings as django_settings
 
 from core import throttling
 from core.throttling import CartCreateThrottle, CartWriteThrottle
-from reservations.models import Reservation
+from reservations.models import Cart, Order, Reservation
 from store import tokens
-from store.models import Cart, Inventory, Order
+from store.models import Inventory
 from store.services import cart_create
 from store.tokens import token_new
 from tests.factories import ProductFactory

@@ -95,12 +95,12 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from core.errors import DomainError
 from reservations.errors import CartEmpty, CheckoutShort, InsufficientStock, ItemNotFound
-from reservations.models import Reservation
+from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.selectors import availability_get, products_with_availability
 from reservations.services import checkout, hold_remove, hold_set
 from reservations.services.release import expired_release
 from store.errors import CartClosed, StockBelowHeld
-from store.models import Cart, Inventory, Order, OrderLine, Product
+from store.models import Inventory, Product
 from store.services import cart_create, inventory_set, product_create
 
 # A failure shrinks for up to 5 minutes (Hypothesis' cap) with DB work in every try:

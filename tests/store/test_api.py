@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from reservations.models import Reservation
-from store.models import Cart, Inventory, Order
+from reservations.models import Cart, Order, Reservation
+from store.models import Inventory
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from config.parsers import JSONParser, RequestTooLarge
-from reservations.models import Reservation
-from store.models import Cart, Inventory, Order, OrderLine, Product
+from reservations.models import Cart, Order, OrderLine, Reservation
+from store.models import Inventory, Product
 from store.services import cart_create
 from tests.factories import ProductFactory
 
