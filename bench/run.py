@@ -81,7 +81,7 @@ def product_make(sku: str, on_hand: int = BIG_STOCK):
 
 
 def carts_make(count: int) -> list[str]:
-    from store.services import cart_create
+    from reservations.services import cart_create
 
     return [str(cart_create()[0].pk) for _ in range(count)]
 

@@ -231,7 +231,7 @@ SPECTACULAR_SETTINGS = {
     # Several fields are named `status`; each set of values gets a name of its own.
     "ENUM_NAME_OVERRIDES": {
         "CartStatusEnum": "reservations.models.Cart.Status",
-        "LineStatusEnum": "store.serializers.LINE_STATUSES",
+        "LineStatusEnum": "reservations.serializers.LINE_STATUSES",
         "HealthStatusEnum": "monitoring.serializers.HEALTH_STATUSES",
         "ReleaseRunStatusEnum": "reservations.models.ReleaseRun.Status",
         "ErrorCodeEnum": "core.errors.ERROR_CODES",

@@ -1,14 +1,19 @@
-"""Admin for carts, holds and orders: read-only, since they move only through the services."""
+"""Admin for carts, holds and orders (read-only: they move only through the services), and
+for products, whose page shows the units in live holds and sets stock past them."""
 
 from datetime import timedelta
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.errors import DomainError
 from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
-from reservations.selectors import line_status
+from reservations.selectors import line_status, products_with_availability
+from reservations.services import inventory_set
+from store.models import Inventory, Product
 
 
 class ExpiryFilter(admin.SimpleListFilter):
@@ -167,3 +172,52 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ProductAdminForm(forms.ModelForm):
+    stock_on_hand = forms.IntegerField(
+        min_value=0,
+        label="On hand",
+        help_text="Units physically sellable. Cannot go below the units in live holds.",
+    )
+
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "price", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            inventory = Inventory.objects.filter(pk=self.instance.pk).first()
+            self.fields["stock_on_hand"].initial = inventory.on_hand if inventory else 0
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    form = ProductAdminForm
+    list_display = ["sku", "name", "price", "is_active", "on_hand", "held", "available"]
+    list_filter = ["is_active"]
+    search_fields = ["sku", "name"]
+    readonly_fields = ["held", "available", "created_at", "updated_at"]
+
+    def get_queryset(self, request):
+        return products_with_availability(now=timezone.now(), include_inactive=True)
+
+    @admin.display(description="On hand", ordering="on_hand")
+    def on_hand(self, obj):
+        return obj.on_hand
+
+    @admin.display(description="Held (live holds)", ordering="held")
+    def held(self, obj):
+        return getattr(obj, "held", 0)
+
+    @admin.display(description="Available", ordering="available")
+    def available(self, obj):
+        return getattr(obj, "available", 0)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        try:
+            inventory_set(product=obj, on_hand=form.cleaned_data["stock_on_hand"])
+        except DomainError as exc:
+            messages.error(request, f"Stock not changed: {exc.detail}")

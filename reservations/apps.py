@@ -7,6 +7,8 @@ class ReservationsConfig(AppConfig):
     verbose_name = "Stock holds"
 
     def ready(self) -> None:
+        # Imported here, not at the top: the schedule uses models, which can be imported
+        # only once the app registry is ready.
         from reservations.schedule import _on_post_migrate
 
         # After `migrate`, the release schedule exists (staff can see and pause it).

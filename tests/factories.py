@@ -7,8 +7,8 @@ import factory
 from django.utils import timezone
 
 from reservations.models import Cart, Reservation
+from reservations.tokens import token_hash
 from store.models import Inventory, Product
-from store.tokens import token_hash
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

@@ -14,11 +14,11 @@ from django.conf import settings as django_settings
 
 from core import throttling
 from core.throttling import CartCreateThrottle, CartWriteThrottle
+from reservations import tokens
 from reservations.models import Cart, Order, Reservation
-from store import tokens
+from reservations.services import cart_create
+from reservations.tokens import token_new
 from store.models import Inventory
-from store.services import cart_create
-from store.tokens import token_new
 from tests.factories import ProductFactory
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,11 +9,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import InvalidQuantity
-from reservations.errors import InsufficientStock, ItemNotFound
+from reservations.errors import CartClosed, InsufficientStock, ItemNotFound
 from reservations.models import Cart, Reservation
 from reservations.services import backend
 from reservations.services.reclaim import stock_take
-from store.errors import CartClosed, ProductNotFound
+from store.errors import ProductNotFound
 from store.models import Inventory, Product
 
 OPEN_LINE = (Reservation.Status.ACTIVE, Reservation.Status.EXPIRED)

@@ -8,11 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from reservations.errors import StockBelowHeld
 from reservations.models import Reservation
-from reservations.services import hold_set
-from store.errors import StockBelowHeld
+from reservations.services import hold_set, inventory_set
 from store.models import Inventory, Product
-from store.services import inventory_set
 from tests.factories import CartFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db

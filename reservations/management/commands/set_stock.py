@@ -5,7 +5,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
-from store.services import product_stock_set
+from reservations.services import product_stock_set
 
 
 def _price(value: str) -> Decimal:
