@@ -351,6 +351,7 @@ ALERT_COOLDOWN_SECONDS = env.int("ALERT_COOLDOWN_SECONDS", default=900)
 
 def _admins(value: str) -> list[tuple[str, str]]:
     """Parse `Name <email>, other@example.com` into Django's ADMINS pairs."""
+    # Used only here, at startup; the settings module's names stay settings.
     from email.utils import getaddresses
 
     return [(name or email, email) for name, email in getaddresses([value]) if "@" in email]

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from reservations.tasks import RELEASE_TASK_NAME
 
@@ -14,8 +15,6 @@ def periodic_task_ensure(*, name: str, task: str, every: int, description: str) 
     A run that could not start within one interval expires: the next one does the same
     work, so a stalled worker never finds a pile of stale runs.
     """
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
     with transaction.atomic():
         interval, _ = IntervalSchedule.objects.get_or_create(
             every=every, period=IntervalSchedule.SECONDS
