@@ -1,11 +1,10 @@
-"""Stock changes by staff: the service, `set_stock` and `seed_demo`."""
+"""Stock changes by staff under live holds: the service and `set_stock`."""
 
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from reservations.errors import StockBelowHeld
@@ -79,11 +78,3 @@ def test_set_stock_bad_input(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("set_stock", *args)
     assert not Product.objects.filter(sku="NEW-2").exists()
-
-
-def test_seed_demo_is_idempotent():
-    call_command("seed_demo", stdout=StringIO())
-    call_command("seed_demo", stdout=StringIO())
-    assert Product.objects.count() == 8
-    assert Inventory.objects.count() == 8
-    assert get_user_model().objects.get(username="admin").is_staff
