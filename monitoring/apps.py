@@ -17,4 +17,5 @@ class MonitoringConfig(AppConfig):
 
         task_failure.connect(release_task_failed, dispatch_uid="monitoring.release_task_failed")
         cart_changed.connect(cart_changed_poke, dispatch_uid="monitoring.cart_changed_poke")
-        post_migrate.connect(_on_post_migrate, sender=self, dispatch_uid="health_schedule")
+        # After `migrate` the periodic tasks exist, so staff can see and pause them.
+        post_migrate.connect(_on_post_migrate, sender=self, dispatch_uid="beat_schedule")

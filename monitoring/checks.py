@@ -22,10 +22,6 @@ def backlog_grace() -> timedelta:
     return timedelta(seconds=settings.RESERVATION_BACKLOG_GRACE_SECONDS)
 
 
-def release_stale_after() -> timedelta:
-    return timedelta(seconds=settings.RESERVATION_RELEASE_STALE_SECONDS)
-
-
 def backlog_count(*, now: datetime | None = None, cap: int | None = BACKLOG_COUNT_CAP) -> int:
     """Count active holds that expired more than the grace period ago (at most `cap`).
 
@@ -39,6 +35,35 @@ def backlog_count(*, now: datetime | None = None, cap: int | None = BACKLOG_COUN
     if cap is None:
         return overdue.count()
     return overdue.order_by().values("pk")[:cap].count()
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The expired backlog against its alert threshold: the one place that judges it."""
+
+    expired_holds: int
+    threshold: int
+    grace_seconds: int
+
+    @property
+    def over(self) -> bool:
+        return self.expired_holds > self.threshold
+
+    def as_dict(self) -> dict:
+        return {
+            "expired_holds": self.expired_holds,
+            "threshold": self.threshold,
+            "grace_seconds": self.grace_seconds,
+        }
+
+
+def backlog_get(*, now: datetime | None = None) -> Backlog:
+    """Count the expired backlog (see `backlog_count`) and judge it against the threshold."""
+    return Backlog(
+        expired_holds=backlog_count(now=now),
+        threshold=settings.RESERVATION_BACKLOG_ALERT_THRESHOLD,
+        grace_seconds=settings.RESERVATION_BACKLOG_GRACE_SECONDS,
+    )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from monitoring.checks import backlog_count, heartbeat_get, hold_figures
+from monitoring.checks import backlog_get, heartbeat_get, hold_figures
 from monitoring.models import Alert
 from reservations.models import ReleaseRun, Reservation
 from reservations.selectors import products_with_availability
@@ -65,16 +65,12 @@ def _top_products(*, now: datetime) -> list[dict]:
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     """Show the release job's health and the state of holds at a glance."""
     now = timezone.now()
-    backlog = backlog_count(now=now)
-    threshold = settings.RESERVATION_BACKLOG_ALERT_THRESHOLD
+    backlog = backlog_get(now=now)
     context = {
         **admin.site.each_context(request),
         "title": "Stock holds dashboard",
         "now": now,
         "backlog": backlog,
-        "backlog_threshold": threshold,
-        "backlog_over": backlog > threshold,
-        "backlog_grace_seconds": settings.RESERVATION_BACKLOG_GRACE_SECONDS,
         "expired": expired_count(now=now),
         "heartbeat": heartbeat_get(now=now),
         "stale_after_seconds": settings.RESERVATION_RELEASE_STALE_SECONDS,

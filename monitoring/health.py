@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from monitoring.checks import backlog_count, heartbeat_get
+from monitoring.checks import backlog_get, heartbeat_get
 
 _cache_lock = threading.Lock()
 _cached: dict = {"at": 0.0, "report": None}
@@ -44,14 +44,8 @@ def broker_check() -> dict:
 
 
 def backlog_check(*, now: datetime) -> dict:
-    backlog = backlog_count(now=now)
-    threshold = settings.RESERVATION_BACKLOG_ALERT_THRESHOLD
-    return {
-        "ok": backlog <= threshold,
-        "expired_holds": backlog,
-        "threshold": threshold,
-        "grace_seconds": settings.RESERVATION_BACKLOG_GRACE_SECONDS,
-    }
+    backlog = backlog_get(now=now)
+    return {"ok": not backlog.over, **backlog.as_dict()}
 
 
 def release_job_check(*, now: datetime) -> dict:

@@ -1,23 +1,21 @@
-"""The periodic health check's beat schedule, written by `migrate`."""
+"""The periodic tasks of `CELERY_BEAT_SCHEDULE`, written into django-celery-beat's tables.
+
+Beat writes them when it starts; `migrate` writes them too, so staff can see and pause a
+task before beat ever ran. Both go through django-celery-beat's own `ModelEntry`, which
+updates an entry's task, interval and options and keeps whether staff paused it.
+"""
 
 from django.conf import settings
-
-from monitoring.tasks import HEALTH_TASK_NAME
-from reservations.schedule import periodic_task_ensure
-
-HEALTH_SCHEDULE_NAME = "Check reservation health"
+from django.db import transaction
+from django_celery_beat.schedulers import ModelEntry
 
 
-def health_schedule_ensure() -> None:
-    """The health check, every MONITORING_CHECK_INTERVAL_SECONDS."""
-    periodic_task_ensure(
-        name=HEALTH_SCHEDULE_NAME,
-        task=HEALTH_TASK_NAME,
-        every=settings.MONITORING_CHECK_INTERVAL_SECONDS,
-        description="Alerts when the expired backlog passes the threshold, the release job "
-        "is stale or a stock counter drifts, and sends 'recovered' when they clear.",
-    )
+def schedule_sync() -> None:
+    """Write every entry of `CELERY_BEAT_SCHEDULE` as beat does at its start."""
+    with transaction.atomic():
+        for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+            ModelEntry.from_entry(name, **entry)
 
 
 def _on_post_migrate(sender, **kwargs) -> None:
-    health_schedule_ensure()
+    schedule_sync()

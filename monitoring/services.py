@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from monitoring.alerts import alert_resolve, alert_send
-from monitoring.checks import Heartbeat, backlog_count, heartbeat_get
+from monitoring.checks import Heartbeat, backlog_get, heartbeat_get
 from reservations.services.reconcile import Drift, stock_drift_find
 
 BACKLOG_KEY = "reservation_backlog"
@@ -21,33 +21,28 @@ def backlog_alert_check(*, now: datetime | None = None) -> int:
     notice goes out once, and only after a problem was sent.
     """
     now = now or timezone.now()
-    backlog = backlog_count(now=now)
-    threshold = settings.RESERVATION_BACKLOG_ALERT_THRESHOLD
-    context = {
-        "expired_holds": backlog,
-        "threshold": threshold,
-        "grace_seconds": settings.RESERVATION_BACKLOG_GRACE_SECONDS,
-    }
-    if backlog > threshold:
+    backlog = backlog_get(now=now)
+    if backlog.over:
         alert_send(
             key=BACKLOG_KEY,
             title="expired hold backlog over threshold",
-            message=f"{backlog} expired holds have waited more than "
-            f"{settings.RESERVATION_BACKLOG_GRACE_SECONDS} s for release (threshold "
-            f"{threshold}). Stock is still right; the release job is falling behind.",
+            message=f"{backlog.expired_holds} expired holds have waited more than "
+            f"{backlog.grace_seconds} s for release (threshold {backlog.threshold}). "
+            "Stock is still right; the release job is falling behind.",
             severity="warning",
-            context=context,
+            context=backlog.as_dict(),
             now=now,
         )
     else:
         alert_resolve(
             key=BACKLOG_KEY,
             title="expired hold backlog recovered",
-            message=f"{backlog} expired holds waiting for release (threshold {threshold}).",
-            context=context,
+            message=f"{backlog.expired_holds} expired holds waiting for release "
+            f"(threshold {backlog.threshold}).",
+            context=backlog.as_dict(),
             now=now,
         )
-    return backlog
+    return backlog.expired_holds
 
 
 def stale_alert_send(

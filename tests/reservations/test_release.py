@@ -179,14 +179,14 @@ def test_two_runs_at_once_release_each_of_5000_holds_once(now):
 
 
 @pytest.mark.django_db
-def test_release_schedule_exists_after_migrate(settings):
+def test_release_schedule_keeps_a_pause_when_the_interval_changes(settings):
     from django_celery_beat.models import PeriodicTask
 
-    from reservations.schedule import RELEASE_SCHEDULE_NAME, release_schedule_ensure
+    from monitoring.schedule import schedule_sync
     from reservations.tasks import RELEASE_TASK_NAME
 
-    release_schedule_ensure()
-    task = PeriodicTask.objects.get(name=RELEASE_SCHEDULE_NAME)
+    schedule_sync()
+    task = PeriodicTask.objects.get(name="Release expired holds")
     assert (task.task, task.interval.every, task.interval.period) == (
         RELEASE_TASK_NAME,
         60,
@@ -196,7 +196,11 @@ def test_release_schedule_exists_after_migrate(settings):
     # Staff pause it; a new interval from the settings keeps the pause.
     task.enabled = False
     task.save()
-    settings.RESERVATION_RELEASE_INTERVAL_SECONDS = 5
-    release_schedule_ensure()
+    entry = settings.CELERY_BEAT_SCHEDULE["Release expired holds"]
+    settings.CELERY_BEAT_SCHEDULE = {
+        **settings.CELERY_BEAT_SCHEDULE,
+        "Release expired holds": {**entry, "schedule": 5, "options": {"expire_seconds": 5}},
+    }
+    schedule_sync()
     task.refresh_from_db()
     assert (task.interval.every, task.expire_seconds, task.enabled) == (5, 5, False)

@@ -78,12 +78,8 @@ def test_transient_database_error_is_retried_with_backoff_then_succeeds(
 
 
 def test_beat_and_worker_release_expired_holds_end_to_end(tmp_path, expired_holds, fault):
-    from reservations.schedule import release_schedule_ensure
-
+    # Beat writes the schedule of its own settings (every second) into the tables at start.
     env = {"RESERVATION_RELEASE_INTERVAL_SECONDS": "1"}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("django.conf.settings.RESERVATION_RELEASE_INTERVAL_SECONDS", 1)
-        release_schedule_ensure()
     with celery_processes.worker(tmp_path, **env), celery_processes.beat(tmp_path, **env):
         celery_processes.wait_until(
             lambda: len(_succeeded_runs()) >= 2,
