@@ -3,7 +3,7 @@
 #   make venv    create .venv and install the project with dev extras
 #   make run     migrate, seed the demo catalog, start web + worker + beat + Flower (honcho)
 #   make test    run pytest against throwaway PostgreSQL + Redis (ARGS="-k foo")
-#   make lint    ruff check
+#   make lint    ruff check, then lint-imports (the import contracts in pyproject.toml)
 #   make soak    10 minutes of shoppers on the real processes, then an audit (RELIABILITY.md)
 #   make clean   remove .tmp/
 
@@ -22,7 +22,7 @@ help:
 	@echo "  run    migrate + seed_demo, then web (\$$PORT, 8000), worker, beat, Flower (\$$FLOWER_PORT, 5555)"
 	@echo "         from the Procfile under honcho; one Ctrl-C stops all four"
 	@echo "  test   pytest against throwaway PostgreSQL + Redis; extra pytest args via ARGS=\"...\""
-	@echo "  lint   ruff check ."
+	@echo "  lint   ruff check . and lint-imports (import contracts: pyproject.toml [tool.importlinter])"
 	@echo "  bench  benchmarks against throwaway PostgreSQL (under 15 min), writes BENCHMARKS.md; ARGS=\"--quick\""
 	@echo "  soak   shoppers through gunicorn + worker + beat on throwaway PostgreSQL + Redis, then an"
 	@echo "         audit; 10 min, writes RELIABILITY.md; shorter: ARGS=\"--seconds 60\" (or SOAK_SECONDS)"
@@ -51,6 +51,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

@@ -51,7 +51,8 @@ def _operation(kind: str):
 def _client_thread(client, start_at, end_at, interval, stop, out, lock):
     from django.db import connection
 
-    from store.models import Cart, Product
+    from reservations.models import Cart
+    from store.models import Product
 
     records: list[tuple[float, float]] = []
     errors: dict[str, int] = {}

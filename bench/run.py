@@ -81,7 +81,7 @@ def product_make(sku: str, on_hand: int = BIG_STOCK):
 
 
 def carts_make(count: int) -> list[str]:
-    from store.services import cart_create
+    from reservations.services import cart_create
 
     return [str(cart_create()[0].pk) for _ in range(count)]
 
@@ -178,7 +178,7 @@ def _cost_per_op(ctx, kind: str, ops: int = 200) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from bench.load import _operation
-    from store.models import Cart
+    from reservations.models import Cart
 
     op = _operation(kind)
     cart = Cart.objects.get(pk=carts_make(1)[0])

@@ -10,41 +10,14 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from config.parsers import RequestTooLarge
-from store.errors import DomainError
+from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
 # Seconds a client should wait before retrying when the database is unreachable.
 RETRY_AFTER_SECONDS = 5
 
-# Every `code` an error answer can carry: the domain errors' (store.errors,
-# reservations.errors) and the ones given here. The OpenAPI schema lists them.
-ERROR_CODES = (
-    "invalid_input",
-    "invalid_quantity",
-    "malformed_json",
-    "unsupported_media_type",
-    "method_not_allowed",
-    "not_acceptable",
-    "not_found",
-    "product_not_found",
-    "cart_not_found",
-    "item_not_found",
-    "insufficient_stock",
-    "cart_checked_out",
-    "cart_empty",
-    "stock_below_held",
-    "invalid_idempotency_key",
-    "idempotency_key_reused",
-    "request_too_large",
-    "throttled",
-    "not_authenticated",
-    "authentication_failed",
-    "permission_denied",
-    "unavailable",
-    "server_error",
-)
-
+# Codes given to DRF's errors; core.errors.ERROR_CODES lists them with the domain ones.
 _DRF_CODES = {
     exceptions.ParseError: "malformed_json",
     exceptions.UnsupportedMediaType: "unsupported_media_type",

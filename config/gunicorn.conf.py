@@ -35,6 +35,7 @@ def on_starting(server):
 def child_exit(server, worker):
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:  # an exception here would stop the master
+        # Only when metrics are multiprocess; read by gunicorn before any Django import.
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid, path)

@@ -16,6 +16,7 @@ def sentry_init(
     tests, with a capturing `transport`), it reads them from django.conf.settings.
     """
     if dsn is None or environment is None or traces_sample_rate is None:
+        # Only in this case are the settings already configured (settings.py passes values).
         from django.conf import settings
 
         dsn = getattr(settings, "SENTRY_DSN", "") if dsn is None else dsn
@@ -26,6 +27,7 @@ def sentry_init(
     if not dsn:
         return False
 
+    # Loaded only when a DSN is set.
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration

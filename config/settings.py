@@ -230,11 +230,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Several fields are named `status`; each set of values gets a name of its own.
     "ENUM_NAME_OVERRIDES": {
-        "CartStatusEnum": "store.models.Cart.Status",
-        "LineStatusEnum": "store.serializers.LINE_STATUSES",
+        "CartStatusEnum": "reservations.models.Cart.Status",
+        "LineStatusEnum": "reservations.serializers.LINE_STATUSES",
         "HealthStatusEnum": "monitoring.serializers.HEALTH_STATUSES",
         "ReleaseRunStatusEnum": "reservations.models.ReleaseRun.Status",
-        "ErrorCodeEnum": "config.api_errors.ERROR_CODES",
+        "ErrorCodeEnum": "core.errors.ERROR_CODES",
     },
 }
 
@@ -245,7 +245,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 # --- Throttling ---------------------------------------------------------------------------
 # Requests per client address (see NUM_PROXIES), counted in the default cache: Redis when
 # REDIS_URL is set, so the limit holds across gunicorn workers. `N/s|min|hour|day`;
-# empty or `off` turns a limit off. config/throttling.py reads them at each request.
+# empty or `off` turns a limit off. core/throttling.py reads them at each request.
 _RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
@@ -371,6 +371,7 @@ ALERT_COOLDOWN_SECONDS = env.int("ALERT_COOLDOWN_SECONDS", default=900)
 
 def _admins(value: str) -> list[tuple[str, str]]:
     """Parse `Name <email>, other@example.com` into Django's ADMINS pairs."""
+    # Used only here, at startup; the settings module's names stay settings.
     from email.utils import getaddresses
 
     return [(name or email, email) for name, email in getaddresses([value]) if "@" in email]

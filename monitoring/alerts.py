@@ -132,6 +132,7 @@ def _log_send(alert: Alert, *, suppressed: bool = False) -> dict:
 def _sentry_send(alert: Alert) -> dict:
     if not getattr(settings, "SENTRY_DSN", ""):
         return {"status": "skipped", "reason": "SENTRY_DSN is not set"}
+    # Loaded only where Sentry is configured.
     import sentry_sdk
 
     if not sentry_sdk.get_client().is_active():

@@ -7,11 +7,15 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
+        # Imported here, not at the top: the handlers use models, which can be imported
+        # only once the app registry is ready.
         from celery.signals import task_failure
 
         from monitoring.schedule import _on_post_migrate
-        from monitoring.signals import release_task_failed
+        from monitoring.signals import cart_changed_poke, release_task_failed
+        from reservations.signals import cart_changed
 
         task_failure.connect(release_task_failed, dispatch_uid="monitoring.release_task_failed")
+        cart_changed.connect(cart_changed_poke, dispatch_uid="monitoring.cart_changed_poke")
         # After `migrate` the periodic tasks exist, so staff can see and pause them.
         post_migrate.connect(_on_post_migrate, sender=self, dispatch_uid="beat_schedule")

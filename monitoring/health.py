@@ -4,6 +4,7 @@ import threading
 import time
 from datetime import datetime
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -31,11 +32,10 @@ def database_check() -> dict:
 
 def broker_check() -> dict:
     """Return whether the Celery broker accepts a connection (within about a second)."""
-    from config.celery import app
-
     try:
-        # The URL is read from the settings at call time (not the app's cached pool).
-        with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
+        # The project's app (config.celery), current since config/__init__.py imported it;
+        # the URL is read from the settings at call time (not the app's cached pool).
+        with current_app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)
             transport = conn.transport.driver_type
     except Exception as exc:  # noqa: BLE001

@@ -1,5 +1,6 @@
 """Turn the checks into alerts: the periodic health check's work."""
 
+from dataclasses import asdict
 from datetime import datetime
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from monitoring.alerts import alert_resolve, alert_send
 from monitoring.checks import Heartbeat, backlog_get, heartbeat_get
+from reservations.services.reconcile import Drift, stock_drift_find
 
 BACKLOG_KEY = "reservation_backlog"
 STALE_KEY = "release_job_stale"
@@ -81,10 +83,33 @@ def stale_alert_check(*, now: datetime | None = None) -> bool:
     return heartbeat.stale
 
 
+def stock_drift_alert_check(*, now: datetime | None = None) -> list[Drift]:
+    """Report drift as an alert (deduplicated); send "recovered" when it is gone."""
+    now = now or timezone.now()
+    drifts = stock_drift_find()
+    if drifts:
+        shown = ", ".join(f"{d.sku} ({d.reserved} vs {d.active_units})" for d in drifts[:10])
+        alert_send(
+            key="stock_counter_drift",
+            title="stock counter drift",
+            message=f"{len(drifts)} products' reserved counter differs from their active "
+            f"holds: {shown}. Run `manage.py reconcile_stock --repair`.",
+            severity="error",
+            context={"drifts": [asdict(d) for d in drifts[:50]], "count": len(drifts)},
+            now=now,
+        )
+    else:
+        alert_resolve(
+            key="stock_counter_drift",
+            title="stock counter drift resolved",
+            message="Every product's reserved counter matches its active holds.",
+            now=now,
+        )
+    return drifts
+
+
 def health_alerts_run(*, now: datetime | None = None) -> dict:
     """Run every alerting check once; what the periodic task and the command call."""
-    from reservations.services.reconcile import stock_drift_alert_check
-
     now = now or timezone.now()
     return {
         "backlog": backlog_alert_check(now=now),

@@ -1,8 +1,9 @@
-"""Signal handlers that turn failures elsewhere into alerts."""
+"""Signal handlers: failures elsewhere become alerts; shopper activity pokes the watchdog."""
 
 import logging
 
 from monitoring.alerts import alert_send
+from monitoring.watchdog import release_watchdog_poke
 from reservations.tasks import RELEASE_TASK_NAME
 
 logger = logging.getLogger("stockhold.alerts")
@@ -51,3 +52,11 @@ def release_task_failed(sender=None, task_id=None, exception=None, **kwargs) -> 
         )
     except Exception:  # noqa: BLE001 - a failing alert must not fail the worker
         logger.exception("could not alert on a failed release task %s", task_id)
+
+
+def cart_changed_poke(sender=None, **kwargs) -> None:
+    """Check the release heartbeat when a shopper changes a cart (the request-path watchdog).
+
+    Connected to reservations.signals.cart_changed. Never raises.
+    """
+    release_watchdog_poke()

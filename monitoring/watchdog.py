@@ -1,6 +1,7 @@
 """A dead-man's switch on the request path, independent of beat and the worker.
 
-Checkout and hold changes call `release_watchdog_poke()`. At most once per
+Checkout and hold changes poke it: MonitoringConfig.ready connects a receiver that calls
+`release_watchdog_poke()` to reservations.signals.cart_changed. At most once per
 MONITORING_WATCHDOG_INTERVAL_SECONDS per process it reads the release heartbeat (one
 small query) and, when no release has succeeded for RESERVATION_RELEASE_STALE_SECONDS,
 sends "release job stale" through the deduplicated alert function, on a thread of its
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from monitoring.checks import Heartbeat, heartbeat_get
+from monitoring.services import stale_alert_send
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +25,6 @@ _last_check = {"at": None}
 
 
 def _stale_alert_send(heartbeat: Heartbeat) -> None:
-    from monitoring.services import stale_alert_send
-
     try:
         stale_alert_send(heartbeat, noticed_by="request path")
     except Exception:  # noqa: BLE001 - a thread of its own; nothing else would see it

@@ -1,6 +1,6 @@
-"""Errors of holds and checkout."""
+"""Errors of carts, holds, checkout and stock changes under live holds."""
 
-from store.errors import DomainError
+from core.errors import DomainError
 
 
 class InsufficientStock(DomainError):
@@ -37,3 +37,21 @@ class InvalidIdempotencyKey(DomainError):
     code = "invalid_idempotency_key"
     status = 400
     default_detail = "Idempotency-Key must be 1 to 255 printable ASCII characters."
+
+
+class CartNotFound(DomainError):
+    code = "cart_not_found"
+    status = 404
+    default_detail = "No such cart."
+
+
+class CartClosed(DomainError):
+    code = "cart_checked_out"
+    status = 409
+    default_detail = "This cart has been checked out and can no longer change."
+
+
+class StockBelowHeld(DomainError):
+    code = "stock_below_held"
+    status = 409
+    default_detail = "On-hand stock cannot go below the units held by live holds."

@@ -1,7 +1,75 @@
-"""Stock holds: the units a cart keeps aside until checkout or expiry."""
+"""Carts, the stock holds of their lines, orders, and the release task's heartbeat."""
 
+import uuid
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from store.models import Product
+
+
+class Cart(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CHECKED_OUT = "checked_out", "Checked out"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # SHA-256 of the secret token handed to the shopper; the token itself is never stored.
+    token_hash = models.CharField(max_length=64, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # When the cart's live holds run out; renewed by every change to the cart.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # The table keeps the name it had when carts lived in `store`.
+        db_table = "store_cart"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class Order(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # One order per cart: a repeated or concurrent checkout finds this row.
+    cart = models.OneToOneField(Cart, on_delete=models.PROTECT, related_name="order")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "store_order"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    sku = models.CharField(max_length=64)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    line_total = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        db_table = "store_orderline"
+        ordering = ["product_id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_gt_0"),
+            models.UniqueConstraint(fields=["order", "product"], name="orderline_one_per_product"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku}"
+
 
 
 class Reservation(models.Model):
@@ -21,8 +89,8 @@ class Reservation(models.Model):
         RELEASED = "released", "Released"
         CONSUMED = "consumed", "Consumed"
 
-    cart = models.ForeignKey("store.Cart", on_delete=models.CASCADE, related_name="holds")
-    product = models.ForeignKey("store.Product", on_delete=models.PROTECT, related_name="holds")
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="holds")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="holds")
     quantity = models.PositiveIntegerField()
     expires_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)

@@ -1,4 +1,4 @@
-"""Reads of availability and cart lines.
+"""Reads of availability, carts and cart lines.
 
 available(p, now) = on_hand - reserved + units of p's active holds that expired by now.
 When the release task keeps up, the last term sums nothing and the read touches one row;
@@ -6,6 +6,7 @@ when it does not, it sums only that product's expired backlog (a range scan on t
 partial index over active holds), never its live holds.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,8 +16,10 @@ from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from reservations.models import Reservation
-from store.models import Cart, Inventory, Product
+from reservations.errors import CartNotFound
+from reservations.models import Cart, Reservation
+from reservations.tokens import token_matches
+from store.models import Inventory, Product
 
 
 def expired_units_expression(*, now: datetime, product_ref: str = "pk"):
@@ -128,3 +131,20 @@ def line_status(line: Reservation | CartLine, *, now: datetime) -> str:
     if line.status == Reservation.Status.ACTIVE and line.expires_at > now:
         return "active"
     return "expired"
+
+
+def cart_get_for_token(*, cart_id: str, token: str | None) -> Cart:
+    """Return the cart if `token` is its secret; otherwise CartNotFound, as if absent."""
+    try:
+        # Only the canonical ASCII form: uuid.UUID would also take other digits.
+        if not str(cart_id).isascii():
+            raise ValueError(cart_id)
+        pk = uuid.UUID(str(cart_id))
+    except ValueError:
+        raise CartNotFound() from None
+    cart = Cart.objects.filter(pk=pk).first()
+    # Compare even when the cart is missing, so timing does not tell which case it was.
+    hashed = cart.token_hash if cart is not None else "0" * 64
+    if not token_matches(token=token or "", hashed=hashed) or cart is None:
+        raise CartNotFound()
+    return cart

@@ -258,8 +258,8 @@ def evidence_read(*, received: dict[int, int]) -> Evidence:
     from django.db import connection, transaction
     from django.db.models import Sum
 
-    from reservations.models import ReleaseRun, Reservation
-    from store.models import Cart, Inventory, Order, OrderLine
+    from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
+    from store.models import Inventory
 
     outermost = not connection.in_atomic_block
     with transaction.atomic():

@@ -1,6 +1,6 @@
 """Staff during the soak: restocks through the project's service, and a watch on the system.
 
-The restocker raises and lowers `on_hand` with `store.services.inventory_set`, the service
+The restocker raises and lowers `on_hand` with `reservations.services.inventory_set`, the service
 behind `manage.py set_stock` and the admin, and keeps the ledger the audit needs: units
 received per product are the initial stock plus every accepted increase minus every
 accepted decrease. A decrease refused with StockBelowHeld counts nothing.
@@ -20,11 +20,12 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from reservations.errors import StockBelowHeld
+from reservations.models import OrderLine
+from reservations.services import inventory_set
 from reservations.services.reconcile import stock_drift_find
 from soak.shoppers import Plan, Shopper, Tally
-from store.errors import StockBelowHeld
-from store.models import Inventory, OrderLine, Product
-from store.services import inventory_set
+from store.models import Inventory, Product
 
 _ATTEMPTS = 5
 

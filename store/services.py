@@ -1,29 +1,14 @@
-"""Writes of the catalogue, stock and carts."""
+"""Writes of the catalogue."""
 
-from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Sum
-from django.utils import timezone
 
-from reservations.models import Reservation
-from reservations.services.reclaim import expired_reclaim
-from store.errors import InvalidInput, InvalidQuantity, StockBelowHeld
-from store.models import Cart, Inventory, Product
-from store.tokens import token_hash, token_new
+from core.errors import InvalidQuantity
+from store.models import Inventory, Product
 
 # The stock counters are 32-bit integer columns.
 MAX_STOCK = 2**31 - 1
-# Cart ids named in a StockBelowHeld error; enough for staff to find them in the admin.
-_CARTS_NAMED = 10
-
-
-def cart_create(*, user=None) -> tuple[Cart, str]:
-    """Open a cart; return it with its secret token, which is shown only this once."""
-    token = token_new()
-    cart = Cart.objects.create(token_hash=token_hash(token), user=user)
-    return cart, token
 
 
 def product_create(*, sku: str, name: str, price: Decimal, on_hand: int = 0) -> Product:
@@ -34,67 +19,3 @@ def product_create(*, sku: str, name: str, price: Decimal, on_hand: int = 0) -> 
         product = Product.objects.create(sku=sku, name=name, price=price)
         Inventory.objects.create(product=product, on_hand=on_hand)
     return product
-
-
-def inventory_set(*, product: Product, on_hand: int, now: datetime | None = None) -> Inventory:
-    """Set the units physically sellable.
-
-    Expired holds are reclaimed first, so they never block a stock change. Going below
-    the units in live holds is refused with StockBelowHeld naming them.
-    """
-    now = now or timezone.now()
-    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or not 0 <= on_hand <= MAX_STOCK:
-        raise InvalidQuantity(f"On-hand stock must be a whole number from 0 to {MAX_STOCK}.")
-    with transaction.atomic():
-        Inventory.objects.get_or_create(product=product)
-        # Wait for rows a sweep holds rather than skip them: staff changes are rare and
-        # must see every expired unit.
-        expired_reclaim(product_id=product.pk, now=now, wait=True)
-        if not Inventory.objects.filter(pk=product.pk, reserved__lte=on_hand).update(
-            on_hand=on_hand, updated_at=now
-        ):
-            live = Reservation.objects.filter(
-                product=product, status=Reservation.Status.ACTIVE, expires_at__gt=now
-            )
-            figures = live.aggregate(units=Sum("quantity"), holds=Count("id"))
-            carts = [str(c) for c in live.values_list("cart_id", flat=True)[:_CARTS_NAMED]]
-            raise StockBelowHeld(
-                f"Cannot set {product.sku} to {on_hand}: {figures['units']} units are held "
-                f"by {figures['holds']} live holds (carts {', '.join(carts)}).",
-                sku=product.sku,
-                requested=on_hand,
-                held=figures["units"] or 0,
-                holds=figures["holds"],
-                carts=carts,
-            )
-        return Inventory.objects.get(pk=product.pk)
-
-
-def product_stock_set(
-    *,
-    sku: str,
-    on_hand: int,
-    name: str | None = None,
-    price: Decimal | None = None,
-    now: datetime | None = None,
-) -> tuple[Product, bool]:
-    """Create or update a product by SKU and set its stock; return it and whether it is new."""
-    with transaction.atomic():
-        product = Product.objects.filter(sku=sku).first()
-        created = product is None
-        if created:
-            if price is None:
-                raise InvalidInput(f"{sku} is a new product: give its price.", field="price")
-            product = product_create(sku=sku, name=name or sku, price=price)
-        else:
-            changed = []
-            if name is not None and name != product.name:
-                product.name = name
-                changed.append("name")
-            if price is not None and price != product.price:
-                product.price = price
-                changed.append("price")
-            if changed:
-                product.save(update_fields=[*changed, "updated_at"])
-        inventory_set(product=product, on_hand=on_hand, now=now)
-    return product, created

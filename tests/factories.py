@@ -6,9 +6,9 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from reservations.models import Reservation
-from store.models import Cart, Inventory, Product
-from store.tokens import token_hash
+from reservations.models import Cart, Reservation
+from reservations.tokens import token_hash
+from store.models import Inventory, Product
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

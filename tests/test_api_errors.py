@@ -1,9 +1,10 @@
 """The error codes the OpenAPI schema lists are every code an error answer can carry."""
 
 import reservations.errors  # noqa: F401 - registers the holds' and checkout's domain errors
-from config.api_errors import _DRF_CODES, ERROR_CODES
+import store.errors  # noqa: F401 - registers the catalogue's domain errors
+from config.api_errors import _DRF_CODES
 from config.parsers import RequestTooLarge
-from store.errors import DomainError
+from core.errors import ERROR_CODES, DomainError
 
 
 def _subclasses(cls):

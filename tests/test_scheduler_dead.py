@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from reservations.models import Reservation
-from store.models import Inventory, Order
+from reservations.models import Order, Reservation
+from store.models import Inventory
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db

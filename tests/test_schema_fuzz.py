@@ -34,9 +34,8 @@ from schemathesis.specs.openapi.checks import (
 
 from monitoring.health import health_cache_clear
 from reservations.models import ReleaseRun
-from reservations.services import checkout, hold_set
+from reservations.services import cart_create, checkout, hold_set
 from reservations.services.release import release_run
-from store.services import cart_create
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

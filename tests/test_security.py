@@ -12,13 +12,13 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from config import throttling
-from config.throttling import CartCreateThrottle, CartWriteThrottle
-from reservations.models import Reservation
-from store import tokens
-from store.models import Cart, Inventory, Order
-from store.services import cart_create
-from store.tokens import token_new
+from core import throttling
+from core.throttling import CartCreateThrottle, CartWriteThrottle
+from reservations import tokens
+from reservations.models import Cart, Order, Reservation
+from reservations.services import cart_create
+from reservations.tokens import token_new
+from store.models import Inventory
 from tests.factories import ProductFactory
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused
-from reservations.models import Reservation
+from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.services.reclaim import stock_take
-from store.models import Cart, Inventory, Order, OrderLine
+from store.models import Inventory
 
 
 @dataclass(frozen=True)

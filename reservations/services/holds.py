@@ -8,12 +8,13 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from reservations.errors import InsufficientStock, ItemNotFound
-from reservations.models import Reservation
+from core.errors import InvalidQuantity
+from reservations.errors import CartClosed, InsufficientStock, ItemNotFound
+from reservations.models import Cart, Reservation
 from reservations.services import backend
 from reservations.services.reclaim import stock_take
-from store.errors import CartClosed, InvalidQuantity, ProductNotFound
-from store.models import Cart, Inventory, Product
+from store.errors import ProductNotFound
+from store.models import Inventory, Product
 
 OPEN_LINE = (Reservation.Status.ACTIVE, Reservation.Status.EXPIRED)
 # Raised by the database function stockhold_hold_set when the counter finds too little

@@ -5,13 +5,11 @@ transaction as the holds. It exists so that drift (a raw UPDATE, a restored back
 reported instead of silently showing wrong stock.
 """
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from reservations.models import Reservation
 from store.models import Inventory
@@ -76,30 +74,3 @@ def stock_drift_repair(*, product_id: int) -> Drift | None:
         # counted wrong), so the transaction fails loudly instead.
         Inventory.objects.filter(pk=product_id).update(reserved=active)
     return drift
-
-
-def stock_drift_alert_check(*, now: datetime | None = None) -> list[Drift]:
-    """Report drift as an alert (deduplicated); send "recovered" when it is gone."""
-    from monitoring.alerts import alert_resolve, alert_send
-
-    now = now or timezone.now()
-    drifts = stock_drift_find()
-    if drifts:
-        shown = ", ".join(f"{d.sku} ({d.reserved} vs {d.active_units})" for d in drifts[:10])
-        alert_send(
-            key="stock_counter_drift",
-            title="stock counter drift",
-            message=f"{len(drifts)} products' reserved counter differs from their active "
-            f"holds: {shown}. Run `manage.py reconcile_stock --repair`.",
-            severity="error",
-            context={"drifts": [asdict(d) for d in drifts[:50]], "count": len(drifts)},
-            now=now,
-        )
-    else:
-        alert_resolve(
-            key="stock_counter_drift",
-            title="stock counter drift resolved",
-            message="Every product's reserved counter matches its active holds.",
-            now=now,
-        )
-    return drifts

@@ -122,8 +122,8 @@ def _manage(env: dict[str, str], *args: str) -> str:
 AUDIT = """
 import json
 from django.db.models import Sum
-from reservations.models import Reservation
-from store.models import Cart, Inventory, Order, OrderLine, Product
+from reservations.models import Cart, Order, OrderLine, Reservation
+from store.models import Inventory, Product
 p = Product.objects.get(sku="PG-RESTART")
 inv = Inventory.objects.get(product=p)
 active = Reservation.objects.filter(product=p, status="active").aggregate(u=Sum("quantity"))["u"]

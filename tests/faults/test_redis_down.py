@@ -13,9 +13,9 @@ from celery import Celery
 from django.db.models import Sum
 from django.utils import timezone
 
-from reservations.models import ReleaseRun, Reservation
+from reservations.models import Order, ReleaseRun, Reservation
 from reservations.tasks import RELEASE_TASK_NAME
-from store.models import Inventory, Order
+from store.models import Inventory
 from store.services import product_create
 from tests import celery_processes
 from tests.factories import expired_backlog_create

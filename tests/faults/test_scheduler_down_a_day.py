@@ -5,10 +5,10 @@ from django.db.models import Sum
 
 from monitoring.checks import backlog_count
 from monitoring.services import health_alerts_run
-from reservations.models import ReleaseRun, Reservation
+from reservations.models import Cart, ReleaseRun, Reservation
 from reservations.services import hold_set
 from reservations.services.release import release_run
-from store.models import Cart, Inventory
+from store.models import Inventory
 from store.services import product_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 
 from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused
-from reservations.models import Reservation
+from reservations.models import Cart, Order, Reservation
 from reservations.selectors import availability_get
 from reservations.services import checkout, hold_set
-from store.models import Cart, Inventory, Order
+from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db

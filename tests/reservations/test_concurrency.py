@@ -17,14 +17,12 @@ import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Sum
 
-from reservations.errors import CheckoutShort, InsufficientStock
-from reservations.models import Reservation
+from reservations.errors import CheckoutShort, InsufficientStock, StockBelowHeld
+from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.selectors import availability_get
-from reservations.services import checkout, expired_reclaim, hold_set
+from reservations.services import checkout, expired_reclaim, hold_set, inventory_set
 from reservations.services import reclaim as reclaim_module
-from store.errors import StockBelowHeld
-from store.models import Cart, Inventory, Order, OrderLine
-from store.services import inventory_set
+from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

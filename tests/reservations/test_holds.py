@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 
-from reservations.errors import InsufficientStock, ItemNotFound
+from core.errors import InvalidQuantity
+from reservations.errors import CartClosed, InsufficientStock, ItemNotFound
 from reservations.models import Reservation
 from reservations.selectors import availability_get, products_with_availability
 from reservations.services import backend, hold_remove, hold_set
-from store.errors import CartClosed, InvalidQuantity, ProductNotFound
+from store.errors import ProductNotFound
 from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
 

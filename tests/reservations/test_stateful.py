@@ -93,14 +93,21 @@ from hypothesis import HealthCheck, currently_in_test_context, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from reservations.errors import CartEmpty, CheckoutShort, InsufficientStock, ItemNotFound
-from reservations.models import Reservation
+from core.errors import DomainError
+from reservations.errors import (
+    CartClosed,
+    CartEmpty,
+    CheckoutShort,
+    InsufficientStock,
+    ItemNotFound,
+    StockBelowHeld,
+)
+from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.selectors import availability_get, products_with_availability
-from reservations.services import checkout, hold_remove, hold_set
+from reservations.services import cart_create, checkout, hold_remove, hold_set, inventory_set
 from reservations.services.release import expired_release
-from store.errors import CartClosed, DomainError, StockBelowHeld
-from store.models import Cart, Inventory, Order, OrderLine, Product
-from store.services import cart_create, inventory_set, product_create
+from store.models import Inventory, Product
+from store.services import product_create
 
 # A failure shrinks for up to 5 minutes (Hypothesis' cap) with DB work in every try:
 # the suite's 300 s timeout would kill it before it reports the minimal example.

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.db.models import F
 
+from reservations.models import OrderLine
 from reservations.services import checkout, hold_set
 from soak.audit import (
     Evidence,
@@ -17,7 +18,7 @@ from soak.audit import (
     passed,
     reclaim_log_install,
 )
-from store.models import Inventory, OrderLine
+from store.models import Inventory
 from store.services import product_create
 from tests.factories import CartFactory
 

@@ -1,18 +1,16 @@
-"""Stock changes by staff: the service, `set_stock` and `seed_demo`."""
+"""Stock changes by staff under live holds: the service and `set_stock`."""
 
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from reservations.errors import StockBelowHeld
 from reservations.models import Reservation
-from reservations.services import hold_set
-from store.errors import StockBelowHeld
+from reservations.services import hold_set, inventory_set
 from store.models import Inventory, Product
-from store.services import inventory_set
 from tests.factories import CartFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,11 +78,3 @@ def test_set_stock_bad_input(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("set_stock", *args)
     assert not Product.objects.filter(sku="NEW-2").exists()
-
-
-def test_seed_demo_is_idempotent():
-    call_command("seed_demo", stdout=StringIO())
-    call_command("seed_demo", stdout=StringIO())
-    assert Product.objects.count() == 8
-    assert Inventory.objects.count() == 8
-    assert get_user_model().objects.get(username="admin").is_staff

@@ -39,8 +39,8 @@ def shop(now):
     "url",
     [
         "/admin/store/product/",
-        "/admin/store/cart/",
-        "/admin/store/order/",
+        "/admin/reservations/cart/",
+        "/admin/reservations/order/",
         "/admin/reservations/reservation/",
         "/admin/reservations/reservation/?status__exact=active&expiry=expired",
         "/admin/reservations/reservation/?expiry=live",
@@ -69,7 +69,7 @@ def test_product_list_shows_on_hand_held_and_available(staff_client, shop):
 def test_cart_page_shows_its_holds_inline(staff_client, shop):
     cart = CartFactory()
     hold_set(cart=cart, product=shop[2], quantity=3)
-    response = staff_client.get(f"/admin/store/cart/{cart.pk}/change/")
+    response = staff_client.get(f"/admin/reservations/cart/{cart.pk}/change/")
     assert response.status_code == 200
     assert shop[2].sku in response.content.decode()
 

@@ -4,9 +4,9 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api_errors import ERROR_CODES
+from core.errors import ERROR_CODES
+from reservations.models import Cart
 from reservations.selectors import line_status
-from store.models import Cart
 
 # What a cart line's `status` can be: see reservations.selectors.line_status.
 LINE_STATUSES = ("active", "expired", "consumed")

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from reservations.models import Reservation
-from store.models import Cart, Inventory, Order
+from reservations.models import Cart, Order, Reservation
+from store.models import Inventory
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_product_list_limit_is_capped_not_a_500(api, query):
 
 
 def test_product_list_limit_over_the_cap_gets_a_full_page(api, monkeypatch):
-    from store.api import ProductPagination
+    from reservations.api import ProductPagination
 
     assert ProductPagination.max_limit == 1000
     monkeypatch.setattr(ProductPagination, "max_limit", 2)

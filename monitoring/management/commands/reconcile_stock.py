@@ -4,11 +4,8 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from reservations.services.reconcile import (
-    stock_drift_alert_check,
-    stock_drift_find,
-    stock_drift_repair,
-)
+from monitoring.services import stock_drift_alert_check
+from reservations.services.reconcile import stock_drift_find, stock_drift_repair
 
 
 class Command(BaseCommand):

@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from config.parsers import JSONParser, RequestTooLarge
-from reservations.models import Reservation
-from store.models import Cart, Inventory, Order, OrderLine, Product
-from store.services import cart_create
+from reservations.models import Cart, Order, OrderLine, Reservation
+from reservations.services import cart_create
+from store.models import Inventory, Product
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db

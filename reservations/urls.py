@@ -1,6 +1,6 @@
 from django.urls import path
 
-from store import api
+from reservations import api
 
 urlpatterns = [
     path("products/", api.ProductListApi.as_view(), name="product-list"),

@@ -4,8 +4,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
-from store.errors import DomainError
-from store.services import product_stock_set
+from core.errors import DomainError
+from reservations.services import product_stock_set
 
 
 def _price(value: str) -> Decimal:

@@ -1,4 +1,7 @@
-"""Storefront API v1: thin views over the services and selectors."""
+"""Storefront API v1: thin views over the services and selectors.
+
+Products are served here, not in `store`, because their availability is read from holds.
+"""
 
 import re
 
@@ -10,15 +13,13 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.throttling import CartCreateThrottle, CartWriteThrottle
-from monitoring.watchdog import release_watchdog_poke
+from core.errors import InvalidInput, InvalidQuantity
+from core.throttling import CartCreateThrottle, CartWriteThrottle
 from reservations import services as hold_services
 from reservations.errors import InvalidIdempotencyKey
-from reservations.selectors import cart_lines, products_with_availability
-from store.errors import InvalidInput, InvalidQuantity, ProductNotFound
-from store.models import Cart, Order, Product
-from store.selectors import cart_get_for_token
-from store.serializers import (
+from reservations.models import Cart, Order
+from reservations.selectors import cart_get_for_token, cart_lines, products_with_availability
+from reservations.serializers import (
     CartCreatedOutput,
     CartItemInput,
     CartOutput,
@@ -26,7 +27,9 @@ from store.serializers import (
     OrderOutput,
     ProductOutput,
 )
-from store.services import cart_create
+from reservations.signals import cart_changed
+from store.errors import ProductNotFound
+from store.selectors import product_get
 
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"  # 1 to 255 printable ASCII characters
 _IDEMPOTENCY_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -68,7 +71,7 @@ def _error(description: str) -> OpenApiResponse:
 # Answered by the exception handler (config/api_errors.py) when the database is
 # unreachable, with Retry-After.
 UNAVAILABLE = {503: _error("`unavailable`: the database cannot be reached right now.")}
-# Answered by the throttles (config/throttling.py), with Retry-After.
+# Answered by the throttles (core/throttling.py), with Retry-After.
 THROTTLED = {429: _error("`throttled`: too many requests from this client.")}
 CART_NOT_FOUND = "`cart_not_found`: no such cart, or a missing or wrong `X-Cart-Token`"
 
@@ -77,18 +80,6 @@ class ProductPagination(LimitOffsetPagination):
     # Uncapped, a `limit` past PostgreSQL's bigint range is a database error: a 500.
     max_limit = 1000
     limit_query_description = "Number of results to return per page, at most 1000."
-
-
-def _product_or_404(product_id: str) -> Product:
-    # ASCII digits only (int() also takes "١٢", "１２", " 12", "+12" and "1_2"), and no
-    # more than a bigint has: int() refuses over 4,300 digits with a ValueError.
-    if not (product_id.isascii() and product_id.isdigit()) or len(product_id) > 19:
-        raise ProductNotFound()
-    pk = int(product_id)
-    product = Product.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
-    if product is None:
-        raise ProductNotFound()
-    return product
 
 
 def _cart_response(request, cart: Cart, *, status_code=status.HTTP_200_OK, token=None):
@@ -139,7 +130,7 @@ class ProductDetailApi(APIView):
         },
     )
     def get(self, request, product_id: str):
-        product = _product_or_404(product_id)
+        product = product_get(product_id=product_id)
         product = products_with_availability().filter(pk=product.pk).first()
         if product is None:
             raise ProductNotFound()
@@ -155,7 +146,7 @@ class CartCreateApi(APIView):
         responses={201: CartCreatedOutput, **THROTTLED, **UNAVAILABLE},
     )
     def post(self, request):
-        cart, token = cart_create()
+        cart, token = hold_services.cart_create()
         return _cart_response(request, cart, status_code=status.HTTP_201_CREATED, token=token)
 
 
@@ -204,11 +195,11 @@ class CartItemApi(APIView):
             errors = data.errors
             detail = errors.get("quantity", ["Invalid quantity."])[0]
             raise InvalidQuantity(f"quantity: {detail}", errors=errors)
-        product = _product_or_404(product_id)
+        product = product_get(product_id=product_id)
         hold_services.hold_set(
             cart=cart, product=product, quantity=data.validated_data["quantity"]
         )
-        release_watchdog_poke()
+        cart_changed.send(sender=self.__class__, cart=cart)
         return _cart_response(request, cart)
 
     @extend_schema(
@@ -227,9 +218,9 @@ class CartItemApi(APIView):
     )
     def delete(self, request, cart_id: str, product_id: str):
         cart = _cart(request, cart_id)
-        product = _product_or_404(product_id)
+        product = product_get(product_id=product_id)
         hold_services.hold_remove(cart=cart, product=product)
-        release_watchdog_poke()
+        cart_changed.send(sender=self.__class__, cart=cart)
         return _cart_response(request, cart)
 
 
@@ -263,7 +254,7 @@ class CartCheckoutApi(APIView):
         if key is not None and not _IDEMPOTENCY_KEY_RE.fullmatch(key):
             raise InvalidIdempotencyKey()
         order, created = hold_services.checkout(cart=cart, idempotency_key=key)
-        release_watchdog_poke()
+        cart_changed.send(sender=self.__class__, cart=cart)
         response = Response(
             _order_data(order), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )

@@ -1,0 +1,63 @@
+"""Domain errors: each carries a stable `code`, an HTTP status and the data a caller needs.
+
+`DomainError` and the errors several apps raise live here; an app's own errors live in its
+`errors.py` and subclass `DomainError`. Services raise them; `config.api_errors` turns them
+into JSON responses. Services never raise DRF exceptions.
+"""
+
+from typing import Any
+
+# Every `code` an error answer can carry: the domain errors' (here, store.errors,
+# reservations.errors) and those config.api_errors gives to DRF and database errors. The
+# OpenAPI schema lists them.
+ERROR_CODES = (
+    "invalid_input",
+    "invalid_quantity",
+    "malformed_json",
+    "unsupported_media_type",
+    "method_not_allowed",
+    "not_acceptable",
+    "not_found",
+    "product_not_found",
+    "cart_not_found",
+    "item_not_found",
+    "insufficient_stock",
+    "cart_checked_out",
+    "cart_empty",
+    "stock_below_held",
+    "invalid_idempotency_key",
+    "idempotency_key_reused",
+    "request_too_large",
+    "throttled",
+    "not_authenticated",
+    "authentication_failed",
+    "permission_denied",
+    "unavailable",
+    "server_error",
+)
+
+
+class DomainError(Exception):
+    code = "error"
+    status = 400
+    default_detail = "The request could not be processed."
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.default_detail
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "detail": self.detail, **self.extra}
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    status = 400
+    default_detail = "The request is not valid."
+
+
+class InvalidQuantity(DomainError):
+    code = "invalid_quantity"
+    status = 400
+    default_detail = "Quantity must be a whole number within the allowed range."
