@@ -4,7 +4,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from reservations.models import Reservation
 from reservations.selectors import products_with_availability
@@ -40,7 +39,7 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = ["held", "available", "created_at", "updated_at"]
 
     def get_queryset(self, request):
-        return products_with_availability(now=timezone.now(), include_inactive=True)
+        return products_with_availability(include_inactive=True)
 
     @admin.display(description="On hand", ordering="on_hand")
     def on_hand(self, obj):
