@@ -18,8 +18,7 @@ from bench.common import latency_summary
 
 @dataclass(frozen=True)
 class Client:
-    # "project" (reservations.services.hold_set), "peer" (bench.peer) or "steps"
-    # (hold_set's steps in Python, the path it takes when stock is short and on SQLite)
+    # "project" (reservations.services.hold_set) or "peer" (bench.peer)
     kind: str
     cart_id: str
     product_id: int
@@ -34,17 +33,6 @@ def _operation(kind: str):
         from bench.peer import peer_hold_set
 
         return peer_hold_set
-    if kind == "steps":
-        from django.utils import timezone
-
-        from reservations.services.holds import _hold_set_in_steps
-
-        def steps(*, cart, product, quantity):
-            return _hold_set_in_steps(
-                cart=cart, product=product, quantity=quantity, now=timezone.now()
-            )
-
-        return steps
     raise ValueError(kind)
 
 

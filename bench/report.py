@@ -190,9 +190,7 @@ def markdown(document: dict, plotted: bool) -> str:
         lines += [
             "", "One client alone, in one process: `hold_set` costs "
             f"{cost['project']['cpu_ms_per_op']} ms of CPU and "
-            f"{cost['project']['sql_round_trips']} round trip(s) per hold; the same hold "
-            f"through the steps in Python (taken when stock is short, and on SQLite) "
-            f"{cost['steps']['cpu_ms_per_op']} ms and {cost['steps']['sql_round_trips']}.",
+            f"{cost['project']['sql_round_trips']} round trip(s) per hold.",
         ]
     rf = document.get("read_flatness", {})
     if rf.get("value") is not None:

@@ -215,9 +215,7 @@ def scenario_hot_hold(ctx, sizes: Sizes) -> None:
         log(f"hot_hold: {side} {result['ops_per_s']} ops/s")
     mean = {side: _mean([r["ops_per_s"] for r in rounds if r["side"] == side])
             for side in set(order)}
-    # The same hold through the steps in Python, which PostgreSQL takes when stock is
-    # short and SQLite always takes: what the one statement saves.
-    cost = {kind: _cost_per_op(ctx, kind) for kind in ("project", "steps")}
+    cost = {kind: _cost_per_op(ctx, kind) for kind in ("project",)}
     ctx["results"]["hot_hold"] = entry(
         _ratio(mean["project"], mean["conventional"]), 1.0, ">=",
         project_ops_per_s=round(mean["project"], 1),

@@ -201,7 +201,7 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = ["held", "available", "created_at", "updated_at"]
 
     def get_queryset(self, request):
-        return products_with_availability(now=timezone.now(), include_inactive=True)
+        return products_with_availability(include_inactive=True)
 
     @admin.display(description="On hand", ordering="on_hand")
     def on_hand(self, obj):

@@ -5,7 +5,6 @@ Products are served here, not in `store`, because their availability is read fro
 
 import re
 
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -83,14 +82,13 @@ class ProductPagination(LimitOffsetPagination):
 
 
 def _cart_response(request, cart: Cart, *, status_code=status.HTTP_200_OK, token=None):
-    now = timezone.now()
     if cart.status == Cart.Status.OPEN:
         lines = cart_lines(cart=cart)
         order_id = None
     else:
         lines = cart_lines(cart=cart, consumed=True)
         order_id = Order.objects.filter(cart=cart).values_list("id", flat=True).first()
-    context = {"now": now, "lines": lines, "order_id": order_id}
+    context = {"lines": lines, "order_id": order_id}
     if token is None:
         return Response(CartOutput(cart, context=context).data, status=status_code)
     cart.token = token

@@ -6,9 +6,8 @@ from rest_framework import serializers
 
 from core.errors import ERROR_CODES
 from reservations.models import Cart
-from reservations.selectors import line_status
 
-# What a cart line's `status` can be: see reservations.selectors.line_status.
+# What a cart line's `status` can be: see reservations.selectors.CartLine.
 LINE_STATUSES = ("active", "expired", "consumed")
 
 
@@ -49,11 +48,7 @@ class CartItemOutput(serializers.Serializer):
     price = serializers.DecimalField(max_digits=12, decimal_places=2)
     quantity = serializers.IntegerField()
     expires_at = serializers.DateTimeField()
-    status = serializers.SerializerMethodField()
-
-    @extend_schema_field(serializers.ChoiceField(choices=LINE_STATUSES))
-    def get_status(self, line) -> str:
-        return line_status(line, now=self.context["now"])
+    status = serializers.ChoiceField(choices=LINE_STATUSES)
 
 
 class CartOutput(serializers.Serializer):

@@ -100,7 +100,13 @@ def ttl(settings):
 
 
 class Clock:
-    """A movable `django.utils.timezone.now`, for tests that go through the API."""
+    """Time for tests that go through the API, where services read the clocks themselves.
+
+    Two clocks: `django.utils.timezone.now` (monitoring and display), frozen here, and the
+    database's, which decides expiry and cannot be moved. `advance(s)` moves the first and
+    ages every stored hold and cart instant by `s` instead of moving the second, which is
+    the same to every comparison the database makes.
+    """
 
     def __init__(self, start: datetime) -> None:
         self.current = start
@@ -109,13 +115,27 @@ class Clock:
         return self.current
 
     def advance(self, seconds: float) -> datetime:
+        from django.db import connection
+
         self.current += timedelta(seconds=seconds)
+        with connection.cursor() as cursor:
+            shift = timedelta(seconds=seconds)
+            cursor.execute(
+                "UPDATE reservations_reservation SET expires_at = expires_at - %s,"
+                " created_at = created_at - %s, updated_at = updated_at - %s",
+                [shift] * 3,
+            )
+            cursor.execute(
+                "UPDATE store_cart SET expires_at = expires_at - %s,"
+                " created_at = created_at - %s, updated_at = updated_at - %s",
+                [shift] * 3,
+            )
         return self.current
 
 
 @pytest.fixture
 def clock(monkeypatch):
-    """Freeze the clock that services and views read; `clock.advance(s)` moves it."""
+    """Freeze the app clock; `clock.advance(s)` moves time for the app and the database."""
     from django.utils import timezone
 
     frozen = Clock(timezone.now())

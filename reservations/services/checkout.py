@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused
 from reservations.models import Cart, Order, OrderLine, Reservation
@@ -37,7 +37,9 @@ def _key_owner(idempotency_key: str | None, cart: Cart) -> None:
         raise IdempotencyKeyReused()
 
 
-def _checkout(*, cart: Cart, idempotency_key: str | None, now: datetime) -> tuple[Order, bool]:
+def _checkout(
+    *, cart: Cart, idempotency_key: str | None, now: datetime | None
+) -> tuple[Order, bool]:
     _key_owner(idempotency_key, cart)
     with transaction.atomic():
         # The cart lock makes checkout once-only: a concurrent call waits here, then finds
@@ -66,8 +68,8 @@ def _checkout(*, cart: Cart, idempotency_key: str | None, now: datetime) -> tupl
                 stock_take(
                     product_id=line.product_id,
                     units=line.quantity,
+                    on_hand_delta=-line.quantity,
                     now=now,
-                    on_hand=F("on_hand") - line.quantity,
                 )
                 if line.product.is_active
                 else 0
@@ -79,8 +81,9 @@ def _checkout(*, cart: Cart, idempotency_key: str | None, now: datetime) -> tupl
         if short:
             raise CheckoutShort(lines=[asdict(s) for s in short])
 
+        stamp = now or Now()
         Reservation.objects.filter(pk__in=[line.pk for line in lines]).update(
-            status=Reservation.Status.CONSUMED, updated_at=now
+            status=Reservation.Status.CONSUMED, updated_at=stamp
         )
         total = sum((line.product.price * line.quantity for line in lines), Decimal("0"))
         order = Order.objects.create(cart=cart, idempotency_key=idempotency_key, total=total)
@@ -96,7 +99,7 @@ def _checkout(*, cart: Cart, idempotency_key: str | None, now: datetime) -> tupl
             for line in lines
         )
         Cart.objects.filter(pk=cart.pk).update(
-            status=Cart.Status.CHECKED_OUT, expires_at=None, updated_at=now
+            status=Cart.Status.CHECKED_OUT, expires_at=None, updated_at=stamp
         )
         return order, True
 
@@ -108,9 +111,9 @@ def checkout(
 
     Active lines are consumed; lines whose hold was reclaimed are bought from free stock if
     there is enough. Otherwise CheckoutShort lists every short line and nothing changes.
-    A repeated or concurrent checkout of the cart returns the same order.
+    A repeated or concurrent checkout of the cart returns the same order. Time is `now`,
+    or the database clock.
     """
-    now = now or timezone.now()
     try:
         return _checkout(cart=cart, idempotency_key=idempotency_key, now=now)
     except IntegrityError:

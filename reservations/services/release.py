@@ -12,6 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Count, Sum
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from reservations.models import ReleaseRun, Reservation
@@ -30,7 +31,7 @@ class ReleaseResult:
 
 
 def _release_batch(
-    *, now: datetime, batch_size: int, skipped: set[int]
+    *, now: datetime | None, batch_size: int, skipped: set[int]
 ) -> tuple[int, int, bool]:
     """Release up to `batch_size` expired holds of one product in one short transaction.
 
@@ -42,7 +43,9 @@ def _release_batch(
     """
     with transaction.atomic():
         product_id = (
-            Reservation.objects.filter(status=Reservation.Status.ACTIVE, expires_at__lte=now)
+            Reservation.objects.filter(
+                status=Reservation.Status.ACTIVE, expires_at__lte=now or Now()
+            )
             .exclude(product_id__in=skipped)
             .order_by("expires_at")
             .values_list("product_id", flat=True)
@@ -68,10 +71,9 @@ def _release_batch(
 
 
 def expired_count(*, now: datetime | None = None) -> dict[str, int]:
-    """Return how many active holds have expired by `now`, and their units."""
-    now = now or timezone.now()
+    """Return how many active holds have expired by `now` (or the database clock), and units."""
     figures = Reservation.objects.filter(
-        status=Reservation.Status.ACTIVE, expires_at__lte=now
+        status=Reservation.Status.ACTIVE, expires_at__lte=now or Now()
     ).aggregate(holds=Count("id"), units=Sum("quantity"))
     return {"holds": figures["holds"] or 0, "units": figures["units"] or 0}
 
@@ -87,9 +89,9 @@ def expired_release(
     Each batch is one product's expired holds (the product whose hold expired first), in
     a transaction of its own that locks that one product row with SKIP LOCKED: two runs
     at once release each hold once, shoppers never wait behind a run, and no row lock is
-    held across Python work on other products.
+    held across Python work on other products. Expiry is decided by `now`, or by the
+    database clock at each batch.
     """
-    now = now or timezone.now()
     batch_size = batch_size or settings.RESERVATION_RELEASE_BATCH_SIZE
     budget = (
         settings.RESERVATION_RELEASE_MAX_RUN_SECONDS if max_run_seconds is None else max_run_seconds

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, Sum
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from core.errors import InvalidInput, InvalidQuantity
 from reservations.errors import StockBelowHeld
@@ -22,9 +22,9 @@ def inventory_set(*, product: Product, on_hand: int, now: datetime | None = None
     """Set the units physically sellable.
 
     Expired holds are reclaimed first, so they never block a stock change. Going below
-    the units in live holds is refused with StockBelowHeld naming them.
+    the units in live holds is refused with StockBelowHeld naming them. Expiry is decided
+    by `now`, or by the database clock.
     """
-    now = now or timezone.now()
     if isinstance(on_hand, bool) or not isinstance(on_hand, int) or not 0 <= on_hand <= MAX_STOCK:
         raise InvalidQuantity(f"On-hand stock must be a whole number from 0 to {MAX_STOCK}.")
     with transaction.atomic():
@@ -33,10 +33,10 @@ def inventory_set(*, product: Product, on_hand: int, now: datetime | None = None
         # must see every expired unit.
         expired_reclaim(product_id=product.pk, now=now, wait=True)
         if not Inventory.objects.filter(pk=product.pk, reserved__lte=on_hand).update(
-            on_hand=on_hand, updated_at=now
+            on_hand=on_hand, updated_at=now or Now()
         ):
             live = Reservation.objects.filter(
-                product=product, status=Reservation.Status.ACTIVE, expires_at__gt=now
+                product=product, status=Reservation.Status.ACTIVE, expires_at__gt=now or Now()
             )
             figures = live.aggregate(units=Sum("quantity"), holds=Count("id"))
             carts = [str(c) for c in live.values_list("cart_id", flat=True)[:_CARTS_NAMED]]

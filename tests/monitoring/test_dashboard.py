@@ -151,7 +151,7 @@ def test_run_release_now_releases_expired_holds_and_says_how_many(staff_client, 
     assert "Released 2 expired holds (5 units)." in response.content.decode()
     statuses = dict(Reservation.objects.values_list("quantity", "status"))
     assert statuses == {2: "expired", 3: "expired", 4: "active"}
-    assert Reservation.objects.get(pk=live.pk).status == Reservation.Status.ACTIVE
+    assert Reservation.objects.get(pk=live.id).status == Reservation.Status.ACTIVE
     assert Inventory.objects.get(pk=product.pk).reserved == 4
     run = ReleaseRun.objects.get()
     assert (run.task_id, run.status, run.released, run.units) == ("admin", "succeeded", 2, 5)

@@ -21,7 +21,6 @@ from reservations.errors import CheckoutShort, InsufficientStock, StockBelowHeld
 from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.selectors import availability_get
 from reservations.services import checkout, expired_reclaim, hold_set, inventory_set
-from reservations.services import reclaim as reclaim_module
 from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
 
@@ -213,36 +212,25 @@ def test_racers_reclaim_expired_holds_exactly_once(now, ttl):
     assert Inventory.objects.get(pk=product.pk).reserved == 10 == _active_units(product)
 
 
-def test_hold_is_not_refused_while_another_shopper_reclaims(now, ttl, monkeypatch):
+def test_hold_is_not_refused_while_another_shopper_reclaims(now, ttl):
     """Deterministic form of the race above: shopper 2 meets shopper 1 mid-reclaim.
 
-    Shopper 1 finds the shelf empty and starts reclaiming the expired holds; it is paused
-    right after its first statement (the rows are locked, the counter not yet lowered).
-    Shopper 2 asks for 1 unit meanwhile. Six units are free, so shopper 2 must get its
-    hold, if need be after waiting for shopper 1.
+    Shopper 1 finds the shelf empty and starts reclaiming the expired holds; a trigger
+    installed by this test pauses it on the first hold it moves (the product row and the
+    expired holds are locked, the counter not yet lowered). Shopper 2 asks for 1 unit
+    meanwhile. Six units are free, so shopper 2 must get its hold, if need be after
+    waiting for shopper 1.
     """
     product = _expired_six_of_ten(now=now, ttl=ttl)
     hold_set(cart=CartFactory(), product=product, quantity=4, now=now)
     first, second = CartFactory(), CartFactory()
-    locked, resume, second_done = threading.Event(), threading.Event(), threading.Event()
+    armed, locked, second_done = threading.Event(), threading.Event(), threading.Event()
     second_pid: list[int] = []
-    original_reclaim = reclaim_module.expired_reclaim
-
-    def paused_reclaim(**kwargs):
-        if not locked.is_set():
-            # The reclaim's first statement: lock the product's expired holds.
-            list(
-                Reservation.objects.select_for_update().filter(
-                    product_id=kwargs["product_id"], status="active", expires_at__lte=now
-                )
-            )
-            locked.set()
-            resume.wait(timeout=BARRIER_TIMEOUT)
-        return original_reclaim(**kwargs)
-
-    monkeypatch.setattr(reclaim_module, "expired_reclaim", paused_reclaim)
+    with connection.cursor() as cursor:
+        cursor.execute(_PAUSE_RECLAIM)
 
     def first_shopper():
+        armed.wait(timeout=BARRIER_TIMEOUT)
         return hold_set(cart=first, product=product, quantity=1, now=now)
 
     def second_shopper():
@@ -254,10 +242,22 @@ def test_hold_is_not_refused_while_another_shopper_reclaims(now, ttl, monkeypatc
             second_done.set()
 
     def referee():
-        # Let shopper 1 go on once shopper 2 has either answered or queued on a lock.
-        locked.wait(timeout=BARRIER_TIMEOUT)
-        try:
-            with connection.cursor() as cursor:
+        # Holds the lock the trigger waits for; lets shopper 1 go on once shopper 2 has
+        # either answered or queued on a lock.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_PAUSE_KEY])
+            armed.set()
+            try:
+                while not locked.is_set():
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                        " AND objid = %s AND NOT granted",
+                        [_PAUSE_KEY],
+                    )
+                    if cursor.fetchone()[0]:
+                        locked.set()
+                    else:
+                        time.sleep(0.01)
                 while not second_done.wait(timeout=0.02):
                     if not second_pid:
                         continue
@@ -267,14 +267,36 @@ def test_hold_is_not_refused_while_another_shopper_reclaims(now, ttl, monkeypatc
                     )
                     if cursor.fetchone() == ("Lock",):
                         break
-        finally:
-            resume.set()
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_PAUSE_KEY])
 
-    _, errors = _race([first_shopper, second_shopper, referee])
+    try:
+        _, errors = _race([first_shopper, second_shopper, referee])
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(_PAUSE_RECLAIM_DROP)
 
     assert [repr(e) for e in errors] == ["None", "None", "None"]
     assert Inventory.objects.get(pk=product.pk).reserved == 6 == _active_units(product)
     assert availability_get(product=product, now=now) == 4
+
+
+_PAUSE_KEY = 20260115
+# Pauses a transaction on the first expired hold it moves, until the referee lets go.
+_PAUSE_RECLAIM = f"""
+    CREATE FUNCTION test_pause_reclaim() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock_shared({_PAUSE_KEY});
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER test_pause_reclaim BEFORE UPDATE ON reservations_reservation
+    FOR EACH ROW WHEN (OLD.status = 'active' AND NEW.status = 'expired')
+    EXECUTE FUNCTION test_pause_reclaim();
+"""
+_PAUSE_RECLAIM_DROP = """
+    DROP TRIGGER IF EXISTS test_pause_reclaim ON reservations_reservation;
+    DROP FUNCTION IF EXISTS test_pause_reclaim();
+"""
 
 
 # --- 2. One cart, many checkouts -------------------------------------------------------------

@@ -8,22 +8,12 @@ from core.errors import InvalidQuantity
 from reservations.errors import CartClosed, InsufficientStock, ItemNotFound
 from reservations.models import Reservation
 from reservations.selectors import availability_get, products_with_availability
-from reservations.services import backend, hold_remove, hold_set
+from reservations.services import hold_remove, hold_set
 from store.errors import ProductNotFound
 from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True, params=["one_statement", "steps"])
-def hold_path(request, monkeypatch):
-    """Every test runs both ways the writes can take on PostgreSQL: single statements (a
-    hold through the database function, a reclaim round as one UPDATE) and the steps in
-    Python (SQLite's path, and PostgreSQL's for a hold short of stock)."""
-    if request.param == "steps":
-        monkeypatch.setattr(backend, "one_statement_available", lambda: False)
-    return request.param
 
 
 def _reserved(product) -> int:
@@ -204,47 +194,117 @@ def test_product_without_stock_row_is_simply_out_of_stock(now):
     assert excinfo.value.extra["available"] == 0
 
 
-def test_hold_hot_path_query_count(now, hold_path, django_assert_num_queries):
+def test_hold_hot_path_query_count(now, django_assert_num_queries):
     product = ProductFactory(on_hand=5)
     cart = CartFactory()
-    # In a caller's transaction (this test's), one statement costs a savepoint around it.
-    # The steps: savepoint, cart lock, line lock, insert, renew, cart update, inventory
-    # update, release.
-    with django_assert_num_queries(3 if hold_path == "one_statement" else 8):
+    # In a caller's transaction (this test's), the statement costs a savepoint around it.
+    with django_assert_num_queries(3):
         hold_set(cart=cart, product=product, quantity=1, now=now)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_hold_alone_is_one_statement(now, hold_path, django_assert_num_queries):
+def test_a_hold_alone_is_one_statement(now, django_assert_num_queries):
     product = ProductFactory(on_hand=5)
     cart = CartFactory()
-    with django_assert_num_queries(1 if hold_path == "one_statement" else 8):
+    with django_assert_num_queries(1):
         line = hold_set(cart=cart, product=product, quantity=2, now=now)
     stored = Reservation.objects.get()
-    assert (line.pk, line.quantity, line.expires_at, line.status, line.created_at) == (
-        stored.pk, stored.quantity, stored.expires_at, stored.status, stored.created_at
+    assert (line.id, line.product_id, line.quantity, line.expires_at) == (
+        stored.pk, stored.product_id, stored.quantity, stored.expires_at
     )
     assert cart.expires_at == stored.expires_at
     assert _reserved(product) == 2
-    # Too little stock: the statement undoes itself and the steps in Python report it.
-    with pytest.raises(InsufficientStock) as refused:
-        hold_set(cart=CartFactory(), product=product, quantity=4, now=now)
+    # Too little stock: still one statement, which reclaims, retries and undoes itself.
+    other = CartFactory()
+    with django_assert_num_queries(1), pytest.raises(InsufficientStock) as refused:
+        hold_set(cart=other, product=product, quantity=4, now=now)
     assert refused.value.extra["available"] == 3
     assert _reserved(product) == 2
     assert Reservation.objects.count() == 1
 
 
-def test_reclaim_of_a_large_backlog_runs_in_rounds_and_frees_each_hold_once(
-    now, ttl, monkeypatch
-):
+def test_rows_written_carry_the_given_now(now, ttl):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=2, now=now)
+    line = Reservation.objects.get(cart=cart)
+    assert (line.created_at, line.updated_at, line.expires_at) == (
+        now, now, now + timedelta(seconds=ttl)
+    )
+    cart.refresh_from_db()
+    assert (cart.updated_at, cart.expires_at) == (now, now + timedelta(seconds=ttl))
+
+    later = now + timedelta(seconds=60)
+    hold_set(cart=cart, product=product, quantity=3, now=later)
+    line.refresh_from_db()
+    assert (line.created_at, line.updated_at, line.expires_at) == (
+        now, later, later + timedelta(seconds=ttl)
+    )
+    hold_set(cart=cart, product=product, quantity=0, now=later + timedelta(seconds=1))
+    line.refresh_from_db()
+    assert (line.status, line.updated_at) == ("released", later + timedelta(seconds=1))
+    cart.refresh_from_db()
+    assert (cart.updated_at, cart.expires_at) == (later + timedelta(seconds=1), None)
+
+
+def test_without_now_rows_carry_the_database_clock(ttl):
+    from django.db import connection
+
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    # The test's transaction: statement_timestamp() moves, transaction_timestamp() does not.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_timestamp()")
+        before = cursor.fetchone()[0]
+    line = hold_set(cart=cart, product=product, quantity=1)
+    stored = Reservation.objects.get(cart=cart)
+    assert stored.created_at == stored.updated_at
+    assert stored.created_at >= before
+    assert line.expires_at == stored.expires_at == stored.created_at + timedelta(seconds=ttl)
+
+
+def test_reclaim_frees_each_expired_hold_once(now, ttl):
     from reservations.services import reclaim
 
-    monkeypatch.setattr(reclaim, "RECLAIM_BATCH", 3)
     product = ProductFactory(on_hand=7)
     for _ in range(7):
         hold_set(cart=CartFactory(), product=product, quantity=1, now=now)
     later = now + timedelta(seconds=ttl)
-    assert reclaim.expired_reclaim(product_id=product.pk, now=later) == 7
+    assert reclaim.expired_reclaim_some(product_id=product.pk, now=later, limit=3) == (3, 3)
+    assert reclaim.expired_reclaim(product_id=product.pk, now=later) == 4
     assert reclaim.expired_reclaim(product_id=product.pk, now=later) == 0
     assert _reserved(product) == 0
-    assert Reservation.objects.filter(status="expired").count() == 7
+    expired = Reservation.objects.filter(status="expired")
+    assert expired.count() == 7
+    assert set(expired.values_list("updated_at", flat=True)) == {later}
+
+
+def test_an_app_clock_running_ahead_frees_no_live_hold(ttl, monkeypatch):
+    """Expiry is the database's decision: a host whose clock runs an hour ahead neither
+    counts live holds as free, nor reclaims, releases or lets stock changes ignore them."""
+    from django.utils import timezone
+
+    from reservations.errors import StockBelowHeld
+    from reservations.services import expired_reclaim, inventory_set
+    from reservations.services.release import expired_count, expired_release
+
+    product = ProductFactory(on_hand=4)
+    holder = CartFactory()
+    hold_set(cart=holder, product=product, quantity=4)
+    ahead = timezone.now() + timedelta(hours=1)
+    monkeypatch.setattr(timezone, "now", lambda: ahead)
+
+    assert availability_get(product=product) == 0
+    assert products_with_availability().get(pk=product.pk).available == 0
+    with pytest.raises(InsufficientStock) as refused:
+        hold_set(cart=CartFactory(), product=product, quantity=1)
+    assert refused.value.extra["available"] == 0
+    assert expired_reclaim(product_id=product.pk) == 0
+    assert expired_count() == {"holds": 0, "units": 0}
+    assert expired_release(max_run_seconds=5).released == 0
+    with pytest.raises(StockBelowHeld):
+        inventory_set(product=product, on_hand=3)
+
+    line = Reservation.objects.get(cart=holder)
+    assert (line.status, line.quantity) == ("active", 4)
+    assert _reserved(product) == 4

@@ -1,0 +1,94 @@
+-- Set the units of p_product that cart p_cart holds; 0 removes the line.
+--
+-- reservations.services.holds.hold_set calls it in autocommit, so a hold is one round
+-- trip and one transaction. Locks in the order every writer takes them: the cart, its
+-- line for the product, then the product's inventory row last, from the counter update to
+-- the commit. Any change slides the expiry of the cart's live holds; an expired line is
+-- never revived unchecked. Time is p_now, or the database clock.
+--
+-- Errors (each undoes the whole call):
+--   SH404  the cart does not exist
+--   SH410  the cart is not open (checked out)
+--   SH409  too little free stock, even after reclaiming the product's expired holds;
+--          DETAIL is the quantity the cart could hold
+-- Returns the line's id (NULL when removed) and the cart's new expiry (NULL when the
+-- cart has no live hold left).
+CREATE OR REPLACE FUNCTION stockhold_hold_set(
+    p_cart uuid,
+    p_product bigint,
+    p_quantity integer,
+    p_now timestamptz,
+    p_ttl interval,
+    OUT line_id bigint,
+    OUT cart_expires_at timestamptz
+) LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := coalesce(p_now, statement_timestamp());
+    v_expires timestamptz := v_now + p_ttl;
+    v_status text;
+    v_line_quantity integer;
+    v_line_status text;
+    v_held integer := 0;
+    v_delta integer;
+    v_free integer;
+BEGIN
+    SELECT status INTO v_status FROM store_cart WHERE id = p_cart FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'cart % does not exist', p_cart USING ERRCODE = 'SH404';
+    ELSIF v_status <> 'open' THEN
+        RAISE EXCEPTION 'cart % is %', p_cart, v_status USING ERRCODE = 'SH410';
+    END IF;
+
+    SELECT id, quantity, status INTO line_id, v_line_quantity, v_line_status
+    FROM reservations_reservation
+    WHERE cart_id = p_cart AND product_id = p_product AND status IN ('active', 'expired')
+    FOR UPDATE;
+    -- Units of the line still counted in `reserved`. If the line expired but was not
+    -- reclaimed, they are free stock that nobody else can have taken: another writer must
+    -- reclaim the row first, and this call holds its lock. So checking
+    -- `on_hand - reserved >= quantity - held` is exactly "give them back, then check the
+    -- whole quantity like a new hold".
+    IF v_line_status = 'active' THEN
+        v_held := v_line_quantity;
+    END IF;
+    v_delta := p_quantity - v_held;
+
+    IF p_quantity = 0 THEN
+        IF line_id IS NOT NULL THEN
+            UPDATE reservations_reservation SET status = 'released', updated_at = v_now
+            WHERE id = line_id;
+        END IF;
+    ELSIF line_id IS NULL THEN
+        INSERT INTO reservations_reservation
+            (cart_id, product_id, quantity, expires_at, status, created_at, updated_at)
+        VALUES (p_cart, p_product, p_quantity, v_expires, 'active', v_now, v_now)
+        RETURNING id INTO line_id;
+    ELSE
+        UPDATE reservations_reservation
+        SET quantity = p_quantity, expires_at = v_expires, status = 'active', updated_at = v_now
+        WHERE id = line_id;
+    END IF;
+
+    -- Sliding expiry of the cart's live holds; expired ones are not revived here.
+    UPDATE reservations_reservation SET expires_at = v_expires, updated_at = v_now
+    WHERE cart_id = p_cart AND status = 'active' AND expires_at > v_now;
+    IF FOUND OR p_quantity > 0 THEN
+        cart_expires_at := v_expires;
+    END IF;
+    UPDATE store_cart SET expires_at = cart_expires_at, updated_at = v_now WHERE id = p_cart;
+
+    -- Last: the product row is locked from here to the commit.
+    IF v_delta > 0 THEN
+        v_free := stockhold_stock_take(p_product, v_delta, v_delta, 0, v_now, line_id);
+        IF v_free IS NOT NULL THEN
+            RAISE EXCEPTION 'too little free stock for product %', p_product
+                USING ERRCODE = 'SH409', DETAIL = greatest(v_free + v_held, 0)::text;
+        END IF;
+    ELSIF v_delta < 0 THEN
+        UPDATE store_inventory SET reserved = reserved + v_delta WHERE product_id = p_product;
+    END IF;
+    IF p_quantity = 0 THEN
+        line_id := NULL;
+    END IF;
+END
+$$;
