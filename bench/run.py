@@ -500,7 +500,7 @@ def _drain_with_clients(ctx, fixture, sizes, module, *args) -> tuple[dict, dict]
 def scenario_drain(ctx, sizes: Sizes) -> None:
     """A dead scheduler's backlog: release task vs hand-written SQL, holds alongside."""
     from bench.load import ClientPool, window
-    from bench.sql import counters_drift
+    from reservations.services.reconcile import stock_drift_find
 
     count = sizes.drain_products * sizes.drain_carts
     fixture = _drain_fixture(sizes)
@@ -513,7 +513,7 @@ def scenario_drain(ctx, sizes: Sizes) -> None:
     log(f"drain: loaded {count} expired holds ({units} units) in {seconds:.0f} s; "
         "hand-written drain")
     hand, hand_clients = _drain_with_clients(ctx, fixture, sizes, "bench.drain_hand")
-    hand_drift = counters_drift()
+    hand_drift = len(stock_drift_find())
     log(f"drain: hand-written {hand['released']} holds in {hand['seconds']:.1f} s")
 
     # 2. A fresh backlog; the shoppers alone first, then with the release task.
@@ -533,7 +533,7 @@ def scenario_drain(ctx, sizes: Sizes) -> None:
     log(f"drain: release task (time budget {budget} s)")
     task, task_clients = _drain_with_clients(ctx, fixture, sizes, "bench.drain_task",
                                              str(budget))
-    task_drift = counters_drift()
+    task_drift = len(stock_drift_find())
     left = sql("SELECT count(*) FROM reservations_reservation WHERE status = 'active' "
                "AND expires_at <= now()", fetch=True)[0][0]
     log(f"drain: release task {task['released']} holds in {task['seconds']:.1f} s")

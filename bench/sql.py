@@ -179,17 +179,3 @@ def reservations_truncate() -> None:
     sql("TRUNCATE reservations_reservation")
     sql("UPDATE store_inventory SET reserved = 0")
     sql("VACUUM ANALYZE reservations_reservation, store_inventory")
-
-
-def counters_drift() -> int:
-    """Products whose counter differs from their active holds (must be 0 after a drain)."""
-    rows = sql(
-        """
-        SELECT count(*) FROM store_inventory i
-        LEFT JOIN (SELECT product_id, sum(quantity) AS units FROM reservations_reservation
-                   WHERE status = 'active' GROUP BY product_id) a USING (product_id)
-        WHERE i.reserved <> coalesce(a.units, 0)
-        """,
-        fetch=True,
-    )
-    return int(rows[0][0])

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from monitoring.alerts import alert_resolve, alert_send
 from monitoring.checks import Heartbeat, backlog_get, heartbeat_get
-from reservations.services.reconcile import Drift, stock_drift_find
+from reservations.services.reconcile import StockFigures, stock_drift_find
 
 BACKLOG_KEY = "reservation_backlog"
 STALE_KEY = "release_job_stale"
@@ -83,7 +83,7 @@ def stale_alert_check(*, now: datetime | None = None) -> bool:
     return heartbeat.stale
 
 
-def stock_drift_alert_check(*, now: datetime | None = None) -> list[Drift]:
+def stock_drift_alert_check(*, now: datetime | None = None) -> list[StockFigures]:
     """Report drift as an alert (deduplicated); send "recovered" when it is gone."""
     now = now or timezone.now()
     drifts = stock_drift_find()

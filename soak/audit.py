@@ -259,7 +259,7 @@ def evidence_read(*, received: dict[int, int]) -> Evidence:
     from django.db.models import Sum
 
     from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
-    from store.models import Inventory
+    from reservations.services.reconcile import stock_figures
 
     outermost = not connection.in_atomic_block
     with transaction.atomic():
@@ -267,18 +267,16 @@ def evidence_read(*, received: dict[int, int]) -> Evidence:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         holds = Reservation.objects.all()
-        active = _per_product(holds.filter(status=Reservation.Status.ACTIVE), "product_id")
         consumed = _per_product(holds.filter(status=Reservation.Status.CONSUMED), "product_id")
         sold = _per_product(OrderLine.objects.all(), "product_id")
+        # The counter beside its active holds comes from the project's own invariant check.
         products = [
             ProductFigures(
-                product_id=pk, sku=sku, on_hand=on_hand, reserved=reserved,
-                active_units=active.get(pk, 0), consumed_units=consumed.get(pk, 0),
-                sold=sold.get(pk, 0), received=received.get(pk, 0),
+                product_id=f.product_id, sku=f.sku, on_hand=f.on_hand, reserved=f.reserved,
+                active_units=f.active_units, consumed_units=consumed.get(f.product_id, 0),
+                sold=sold.get(f.product_id, 0), received=received.get(f.product_id, 0),
             )
-            for pk, sku, on_hand, reserved in Inventory.objects.order_by("pk").values_list(
-                "pk", "product__sku", "on_hand", "reserved"
-            )
+            for f in stock_figures()
         ]
 
         lines: dict[str, dict[int, int]] = defaultdict(dict)

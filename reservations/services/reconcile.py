@@ -16,12 +16,18 @@ from store.models import Inventory
 
 
 @dataclass(frozen=True)
-class Drift:
+class StockFigures:
+    """A product's `reserved` counter beside the units of its active holds."""
+
     product_id: int
     sku: str
     reserved: int
     active_units: int
     on_hand: int
+
+    @property
+    def drifted(self) -> bool:
+        return self.reserved != self.active_units
 
 
 def _active_units_expression():
@@ -35,8 +41,8 @@ def _active_units_expression():
     return Coalesce(Subquery(units, output_field=IntegerField()), Value(0))
 
 
-def stock_drift_find() -> list[Drift]:
-    """Return the products whose counter differs from their active holds.
+def stock_figures() -> list[StockFigures]:
+    """Every product's counter beside the units of its active holds, by product id.
 
     One statement, so the counter and the holds come from one snapshot: writers change
     both in one transaction, so a committed writer is seen in both and an open one in
@@ -47,10 +53,19 @@ def stock_drift_find() -> list[Drift]:
         .values_list("product_id", "product__sku", "reserved", "active_units", "on_hand")
         .order_by("product_id")
     )
-    return [Drift(*row) for row in rows if row[2] != row[3]]
+    return [StockFigures(*row) for row in rows]
 
 
-def stock_drift_repair(*, product_id: int) -> Drift | None:
+def stock_drift_find() -> list[StockFigures]:
+    """Return the products whose counter differs from their active holds.
+
+    The project's one check of its core invariant (`reserved` equals the units of active
+    holds): reconcile, monitoring, the soak audit, the benchmarks and the tests call it.
+    """
+    return [figures for figures in stock_figures() if figures.drifted]
+
+
+def stock_drift_repair(*, product_id: int) -> StockFigures | None:
     """Set one product's counter to its active holds, under the product row lock.
 
     With the row locked no writer can move the counter, and the sum is read after the
@@ -68,7 +83,7 @@ def stock_drift_repair(*, product_id: int) -> Drift | None:
         )
         if active == inventory.reserved:
             return None
-        drift = Drift(product_id, inventory.product.sku, inventory.reserved, active,
+        drift = StockFigures(product_id, inventory.product.sku, inventory.reserved, active,
                       inventory.on_hand)
         # The CHECK constraint refuses reserved > on_hand: such drift needs a human (stock
         # counted wrong), so the transaction fails loudly instead.

@@ -14,6 +14,7 @@ from reservations.tasks import release_expired_reservations
 from store.models import Inventory
 from tests import celery_processes
 from tests.factories import expired_backlog_create
+from tests.invariants import assert_counters_exact
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
@@ -43,20 +44,6 @@ def _prefork_worker(tmp_path, name, **env):
         RESERVATION_RELEASE_BATCH_SIZE="50", RESERVATION_RELEASE_MAX_RUN_SECONDS="80", **env
     )
     return celery_processes.running(argv, environment, log_path), app, log_path
-
-
-def _active_reserved_match() -> list:
-    """Products whose `reserved` differs from the units in their active holds."""
-    active = dict(
-        Reservation.objects.filter(status=Reservation.Status.ACTIVE)
-        .values_list("product_id")
-        .annotate(units=Sum("quantity"))
-    )
-    return [
-        (inv.product_id, inv.reserved, active.get(inv.product_id, 0))
-        for inv in Inventory.objects.all()
-        if inv.reserved != active.get(inv.product_id, 0)
-    ]
 
 
 def _expired_units() -> int:
@@ -113,7 +100,7 @@ def test_sigkill_mid_run_loses_nothing_and_the_redelivered_run_finishes(tmp_path
     assert killed_run.status == ReleaseRun.Status.RUNNING
     # Counters exact, and every unit taken out of `reserved` belongs to exactly one hold
     # that is now expired: nothing released twice, nothing half-released.
-    assert _active_reserved_match() == []
+    assert_counters_exact()
     assert total - _reserved_total() == _expired_units() == expired_after_kill
 
     process_cm, app, log_path = _prefork_worker(tmp_path, "second", CELERY_VISIBILITY_TIMEOUT="5")
@@ -142,5 +129,5 @@ def test_sigkill_mid_run_loses_nothing_and_the_redelivered_run_finishes(tmp_path
     assert Reservation.objects.filter(status=Reservation.Status.ACTIVE).count() == 0
     assert Reservation.objects.filter(status=Reservation.Status.EXPIRED).count() == total
     assert _reserved_total() == 0
-    assert _active_reserved_match() == []
+    assert_counters_exact()
     assert list(Inventory.objects.values_list("on_hand", flat=True).distinct()) == [CARTS]

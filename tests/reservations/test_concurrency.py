@@ -23,6 +23,7 @@ from reservations.selectors import availability_get
 from reservations.services import checkout, expired_reclaim, hold_set, inventory_set
 from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
+from tests.invariants import assert_counters_exact
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,15 +78,6 @@ def _unexpected(errors: list[BaseException | None], *allowed: type[BaseException
     return [repr(e) for e in errors if e is not None and not isinstance(e, allowed)]
 
 
-def _active_units(product) -> int:
-    return (
-        Reservation.objects.filter(product=product, status=Reservation.Status.ACTIVE).aggregate(
-            units=Sum("quantity")
-        )["units"]
-        or 0
-    )
-
-
 def _sold_units(product) -> int:
     return OrderLine.objects.filter(product=product).aggregate(units=Sum("quantity"))["units"] or 0
 
@@ -95,7 +87,7 @@ def _assert_stock_adds_up(product, *, initial: int, now) -> Inventory:
     inventory = Inventory.objects.get(pk=product.pk)
     assert inventory.on_hand >= 0, inventory
     assert 0 <= inventory.reserved <= inventory.on_hand, inventory
-    assert inventory.reserved == _active_units(product), inventory
+    assert_counters_exact()
     assert _sold_units(product) + inventory.on_hand == initial, inventory
     assert availability_get(product=product, now=now) >= 0
     return inventory
@@ -154,7 +146,8 @@ def test_shoppers_asking_random_quantities_never_get_more_than_the_stock(now, tt
     held = sum(wanted[pk] for pk in winners)
     inventory = Inventory.objects.get(pk=product.pk)
     assert 0 < held <= 10
-    assert inventory.reserved == held == _active_units(product)
+    assert inventory.reserved == held
+    assert_counters_exact()
     assert inventory.on_hand == 10
     left = availability_get(product=product, now=now)
     assert left == 10 - held
@@ -196,7 +189,8 @@ def test_racers_reclaim_expired_holds_exactly_once(now, ttl):
     inventory = Inventory.objects.get(pk=product.pk)
     # Freed twice, `reserved` would trail the live holds; never, it would exceed them.
     assert (inventory.on_hand, inventory.reserved) == (10, len(winners))
-    assert _active_units(product) == len(winners)
+    assert Inventory.objects.get(pk=product.pk).reserved == len(winners)
+    assert_counters_exact()
     active = Reservation.objects.filter(product=product, status=Reservation.Status.ACTIVE)
     assert sorted(active.values_list("cart_id", flat=True)) == sorted(winners)
     assert not active.filter(expires_at__lte=now).exists()
@@ -209,7 +203,8 @@ def test_racers_reclaim_expired_holds_exactly_once(now, ttl):
     with pytest.raises(InsufficientStock) as refused:
         hold_set(cart=CartFactory(), product=product, quantity=1, now=now)
     assert refused.value.extra["available"] == 0
-    assert Inventory.objects.get(pk=product.pk).reserved == 10 == _active_units(product)
+    assert Inventory.objects.get(pk=product.pk).reserved == 10
+    assert_counters_exact()
 
 
 def test_hold_is_not_refused_while_another_shopper_reclaims(now, ttl):
@@ -277,7 +272,8 @@ def test_hold_is_not_refused_while_another_shopper_reclaims(now, ttl):
             cursor.execute(_PAUSE_RECLAIM_DROP)
 
     assert [repr(e) for e in errors] == ["None", "None", "None"]
-    assert Inventory.objects.get(pk=product.pk).reserved == 6 == _active_units(product)
+    assert Inventory.objects.get(pk=product.pk).reserved == 6
+    assert_counters_exact()
     assert availability_get(product=product, now=now) == 4
 
 

@@ -12,20 +12,13 @@ from reservations.services import hold_remove, hold_set
 from store.errors import ProductNotFound
 from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
+from tests.invariants import assert_counters_exact
 
 pytestmark = pytest.mark.django_db
 
 
 def _reserved(product) -> int:
     return Inventory.objects.get(pk=product.pk).reserved
-
-
-def _active_units(product) -> int:
-    return sum(
-        Reservation.objects.filter(product=product, status="active").values_list(
-            "quantity", flat=True
-        )
-    )
 
 
 def test_hold_takes_units_from_availability(now, ttl):
@@ -108,7 +101,8 @@ def test_another_cart_takes_expired_stock_and_each_hold_is_reclaimed_once(now, t
     later = now + timedelta(seconds=ttl + 1)
     hold_set(cart=second, product=product, quantity=3, now=later)
     assert Reservation.objects.get(cart=first).status == "expired"
-    assert _reserved(product) == 3 == _active_units(product)
+    assert _reserved(product) == 3
+    assert_counters_exact()
     assert availability_get(product=product, now=later) == 1
 
 
@@ -126,7 +120,8 @@ def test_expired_line_is_renewed_only_with_a_stock_check(now, ttl):
     hold_set(cart=first, product=product, quantity=1, now=later)
     line = Reservation.objects.get(cart=first)
     assert (line.status, line.quantity) == ("active", 1)
-    assert _reserved(product) == 4 == _active_units(product)
+    assert _reserved(product) == 4
+    assert_counters_exact()
 
 
 def test_expired_but_unclaimed_line_can_be_renewed(now, ttl):
@@ -137,7 +132,8 @@ def test_expired_but_unclaimed_line_can_be_renewed(now, ttl):
     hold_set(cart=cart, product=product, quantity=4, now=later)
     line = Reservation.objects.get(cart=cart)
     assert line.expires_at == later + timedelta(seconds=ttl)
-    assert _reserved(product) == 4 == _active_units(product)
+    assert _reserved(product) == 4
+    assert_counters_exact()
     assert availability_get(product=product, now=later) == 0
 
 

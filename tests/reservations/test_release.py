@@ -8,7 +8,6 @@ import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.db.models import Sum
 
 from reservations.models import ReleaseRun, Reservation
 from reservations.selectors import availability_get
@@ -16,24 +15,13 @@ from reservations.services import hold_set
 from reservations.services.release import expired_count, expired_release, release_run
 from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory, expired_backlog_create
+from tests.invariants import assert_counters_exact
 
 
 def _expired_backlog(*, products: int, carts: int, now, units=1):
     return expired_backlog_create(
         products=products, carts=carts, expired_at=now - timedelta(minutes=5), units=units
     )
-
-
-def _assert_counters_exact():
-    active = dict(
-        Reservation.objects.filter(status="active")
-        .values("product_id")
-        .annotate(units=Sum("quantity"))
-        .values_list("product_id", "units")
-    )
-    for pk, reserved, on_hand in Inventory.objects.values_list("pk", "reserved", "on_hand"):
-        assert reserved == active.get(pk, 0), pk
-        assert 0 <= reserved <= on_hand
 
 
 @pytest.mark.django_db
@@ -58,7 +46,7 @@ def test_release_works_in_batches_of_one_product(now):
     result = expired_release(now=now, batch_size=5)
     # Each product's 7 holds: a batch of 5, then one of 2.
     assert (result.released, result.batches, result.more_left) == (21, 6, False)
-    _assert_counters_exact()
+    assert_counters_exact()
     assert Inventory.objects.filter(reserved=0).count() == 3
 
 
@@ -82,7 +70,7 @@ def test_release_leaves_a_product_whose_row_a_shopper_holds_for_the_next_run(now
     assert Inventory.objects.get(pk=free.pk).reserved == 0
     assert Inventory.objects.get(pk=busy.pk).reserved == 3
     assert expired_release(now=now, batch_size=10).released == 3
-    _assert_counters_exact()
+    assert_counters_exact()
 
 
 @pytest.mark.django_db
@@ -90,7 +78,7 @@ def test_release_stops_at_its_time_budget_and_says_more_is_left(now):
     _expired_backlog(products=2, carts=5, now=now)
     result = expired_release(now=now, batch_size=3, max_run_seconds=0)
     assert (result.released, result.batches, result.more_left) == (3, 1, True)
-    _assert_counters_exact()
+    assert_counters_exact()
 
 
 @pytest.mark.django_db
@@ -109,7 +97,7 @@ def test_release_gives_way_between_batches(now, settings, monkeypatch, ratio):
         assert len(pauses) == 3 and all(0 < pause <= 1.0 for pause in pauses)
     else:
         assert pauses == []
-    _assert_counters_exact()
+    assert_counters_exact()
 
 
 @pytest.mark.django_db
@@ -146,7 +134,7 @@ def test_management_command_dry_run_and_release(now):
     call_command("release_expired_reservations", stdout=out)
     assert "Released 6 expired holds (12 units)" in out.getvalue()
     assert expired_count()["holds"] == 0
-    _assert_counters_exact()
+    assert_counters_exact()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -174,7 +162,7 @@ def test_two_runs_at_once_release_each_of_5000_holds_once(now):
     assert sum(r.units for r in results) == 5000
     assert Reservation.objects.filter(status="expired").count() == 5000
     assert not Reservation.objects.filter(status="active").exists()
-    _assert_counters_exact()
+    assert_counters_exact()
     assert all(availability_get(product=p, now=now) == 100 for p in products[:5])
 
 
