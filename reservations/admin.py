@@ -111,11 +111,10 @@ class ReservationInline(admin.TabularInline):
 
 @admin.register(Cart)
 class CartAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "user", "line_count", "units_held", "expires_at", "created_at"]
+    list_display = ["id", "status", "line_count", "units_held", "expires_at", "created_at"]
     list_filter = ["status"]
     search_fields = ["id"]
-    list_select_related = ["user"]
-    readonly_fields = ["id", "status", "user", "expires_at", "created_at", "updated_at"]
+    readonly_fields = ["id", "status", "expires_at", "created_at", "updated_at"]
     exclude = ["token_hash"]
     inlines = [ReservationInline]
     date_hierarchy = "created_at"

@@ -2,7 +2,6 @@
 
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -17,9 +16,6 @@ class Cart(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # SHA-256 of the secret token handed to the shopper; the token itself is never stored.
     token_hash = models.CharField(max_length=64, editable=False)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     # When the cart's live holds run out; renewed by every change to the cart.
     expires_at = models.DateTimeField(null=True, blank=True)
