@@ -15,36 +15,16 @@ from django.conf import settings as django_settings
 from core import throttling
 from core.throttling import CartCreateThrottle, CartWriteThrottle
 from reservations import tokens
-from reservations.models import Cart, Order, Reservation
+from reservations.models import Cart
 from reservations.services import cart_create
 from reservations.tokens import token_new
-from store.models import Inventory
+from tests.api import item_put, state_snapshot
 from tests.factories import ProductFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = "security-test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _counts():
-    """Everything a refused request must leave as it was."""
-    return (
-        list(Inventory.objects.order_by("pk").values_list("pk", "on_hand", "reserved")),
-        list(Reservation.objects.order_by("pk").values_list("pk", "quantity", "status")),
-        list(Order.objects.order_by("pk").values_list("pk", "cart_id")),
-        list(Cart.objects.order_by("pk").values_list("pk", "status")),
-    )
-
-
-def _put(api, cart_id, product_id, quantity, token, **extra):
-    return api.put(
-        f"/api/v1/carts/{cart_id}/items/{product_id}/",
-        data=json.dumps({"quantity": quantity}),
-        content_type="application/json",
-        HTTP_X_CART_TOKEN=token,
-        **extra,
-    )
 
 
 def _delete(api, cart_id, product_id, token, **extra):
@@ -164,13 +144,13 @@ def _loaded_settings(env: dict[str, str]) -> dict:
 def test_cart_creation_is_throttled_per_client_with_retry_after(api, limits, throttle_clock):
     assert api.post("/api/v1/carts/").status_code == 201
     assert api.post("/api/v1/carts/").status_code == 201
-    before = _counts()
+    before = state_snapshot()
 
     _assert_throttled(api.post("/api/v1/carts/"), window_left=59)
     throttle_clock.now += 30.5
     _assert_throttled(api.post("/api/v1/carts/"), window_left=28.5)
 
-    assert _counts() == before
+    assert state_snapshot() == before
     # Another client has its own budget, and the next minute this one has a new one.
     assert api.post("/api/v1/carts/", REMOTE_ADDR="10.0.0.2").status_code == 201
     throttle_clock.now += 30
@@ -180,16 +160,17 @@ def test_cart_creation_is_throttled_per_client_with_retry_after(api, limits, thr
 @pytest.mark.django_db
 def test_hold_changes_and_checkout_share_one_write_limit(api, limits, throttle_clock, product):
     cart, token = cart_create()
-    assert _put(api, cart.pk, product.pk, 1, token).status_code == 200
+    assert item_put(api, cart.pk, product.pk, {"quantity": 1}, token=token).status_code == 200
     assert _delete(api, cart.pk, product.pk, token).status_code == 200
-    assert _put(api, cart.pk, product.pk, 2, token).status_code == 200
-    before = _counts()
+    assert item_put(api, cart.pk, product.pk, {"quantity": 2}, token=token).status_code == 200
+    before = state_snapshot()
 
-    _assert_throttled(_put(api, cart.pk, product.pk, 3, token), window_left=59)
+    _assert_throttled(item_put(api, cart.pk, product.pk, {"quantity": 3}, token=token),
+                      window_left=59)
     _assert_throttled(_delete(api, cart.pk, product.pk, token), window_left=59)
     _assert_throttled(_checkout(api, cart.pk, token), window_left=59)
 
-    assert _counts() == before
+    assert state_snapshot() == before
     # Reading the cart is not a write: still served, still holding 2.
     response = _get(api, cart.pk, token)
     assert response.status_code == 200
@@ -441,20 +422,21 @@ def test_every_cart_endpoint_refuses_another_carts_token(api, product):
     victim, victim_token = cart_create()
     _, attacker_token = cart_create()
     other = ProductFactory(on_hand=5)
-    assert _put(api, victim.pk, product.pk, 2, victim_token).status_code == 200
-    before = _counts()
+    response = item_put(api, victim.pk, product.pk, {"quantity": 2}, token=victim_token)
+    assert response.status_code == 200
+    before = state_snapshot()
 
     for response in (
         _get(api, victim.pk, attacker_token),
-        _put(api, victim.pk, product.pk, 5, attacker_token),
-        _put(api, victim.pk, other.pk, 1, attacker_token),
+        item_put(api, victim.pk, product.pk, {"quantity": 5}, token=attacker_token),
+        item_put(api, victim.pk, other.pk, {"quantity": 1}, token=attacker_token),
         _delete(api, victim.pk, product.pk, attacker_token),
         _checkout(api, victim.pk, attacker_token),
         _checkout(api, victim.pk, attacker_token, HTTP_IDEMPOTENCY_KEY="steal-1"),
     ):
         assert response.status_code == 404
         assert response.json() == {"code": "cart_not_found", "detail": "No such cart."}
-    assert _counts() == before
+    assert state_snapshot() == before
     assert _get(api, victim.pk, victim_token).json()["items"][0]["quantity"] == 2
 
 
@@ -462,17 +444,17 @@ def test_every_cart_endpoint_refuses_another_carts_token(api, product):
 def test_a_checked_out_cart_is_no_more_visible_to_another_token(api, product):
     victim, victim_token = cart_create()
     _, attacker_token = cart_create()
-    _put(api, victim.pk, product.pk, 1, victim_token)
+    item_put(api, victim.pk, product.pk, {"quantity": 1}, token=victim_token)
     assert _checkout(api, victim.pk, victim_token).status_code == 201
-    before = _counts()
+    before = state_snapshot()
 
     # 404, not 409 "checked out" or the order: another token learns nothing.
     for response in (
         _get(api, victim.pk, attacker_token),
-        _put(api, victim.pk, product.pk, 1, attacker_token),
+        item_put(api, victim.pk, product.pk, {"quantity": 1}, token=attacker_token),
         _delete(api, victim.pk, product.pk, attacker_token),
         _checkout(api, victim.pk, attacker_token),
     ):
         assert response.status_code == 404
         assert response.json()["code"] == "cart_not_found"
-    assert _counts() == before
+    assert state_snapshot() == before

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from reservations.models import Cart, Order, Reservation
+from reservations.models import Cart
 from store.models import Inventory
+from tests.api import item_put, state_snapshot
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,25 +22,6 @@ def _new_cart(api) -> tuple[str, dict]:
     return body["id"], {"HTTP_X_CART_TOKEN": body["token"]}
 
 
-def _put(api, cart_id, product_id, body, headers, raw=False):
-    return api.put(
-        f"/api/v1/carts/{cart_id}/items/{product_id}/",
-        data=body if raw else json.dumps(body),
-        content_type="application/json",
-        **headers,
-    )
-
-
-def _counts():
-    """Everything a bad request must leave as it was."""
-    return (
-        list(Inventory.objects.order_by("pk").values_list("pk", "on_hand", "reserved")),
-        list(Reservation.objects.order_by("pk").values_list("pk", "quantity", "status")),
-        Order.objects.count(),
-        list(Cart.objects.order_by("pk").values_list("pk", "status")),
-    )
-
-
 @pytest.fixture
 def product():
     return ProductFactory(on_hand=5, price=Decimal("12.50"), sku="TEE-1", name="Tee")
@@ -49,7 +31,7 @@ def product():
 def cart(api, product):
     """An open cart holding 2 of `product`."""
     cart_id, headers = _new_cart(api)
-    assert _put(api, cart_id, product.pk, {"quantity": 2}, headers).status_code == 200
+    assert item_put(api, cart_id, product.pk, {"quantity": 2}, **headers).status_code == 200
     return cart_id, headers
 
 
@@ -162,26 +144,26 @@ def test_cart_detail_shows_items(api, product, cart):
 def test_missing_or_wrong_token_is_404(api, product, cart, token):
     cart_id, _ = cart
     headers = {} if token is None else {"HTTP_X_CART_TOKEN": token}
-    before = _counts()
+    before = state_snapshot()
     for response in (
         api.get(f"/api/v1/carts/{cart_id}/", **headers),
-        _put(api, cart_id, product.pk, {"quantity": 1}, headers),
+        item_put(api, cart_id, product.pk, {"quantity": 1}, **headers),
         api.delete(f"/api/v1/carts/{cart_id}/items/{product.pk}/", **headers),
         api.post(f"/api/v1/carts/{cart_id}/checkout/", **headers),
     ):
         assert response.status_code == 404
         assert response.json()["code"] == "cart_not_found"
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 def test_another_carts_token_does_not_open_this_cart(api, product, cart):
     cart_id, _ = cart
     _, other_headers = _new_cart(api)
-    before = _counts()
+    before = state_snapshot()
     assert api.get(f"/api/v1/carts/{cart_id}/", **other_headers).status_code == 404
-    assert _put(api, cart_id, product.pk, {"quantity": 1}, other_headers).status_code == 404
+    assert item_put(api, cart_id, product.pk, {"quantity": 1}, **other_headers).status_code == 404
     assert api.post(f"/api/v1/carts/{cart_id}/checkout/", **other_headers).status_code == 404
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 @pytest.mark.parametrize(
@@ -199,24 +181,24 @@ def test_bad_or_unknown_cart_id_is_404(api, product, cart_id):
 
 def test_put_sets_raises_lowers_and_zero_removes(api, product, cart):
     cart_id, headers = cart
-    assert _put(api, cart_id, product.pk, {"quantity": 5}, headers).json()["items"][0][
+    assert item_put(api, cart_id, product.pk, {"quantity": 5}, **headers).json()["items"][0][
         "quantity"
     ] == 5
     assert api.get(f"/api/v1/products/{product.pk}/").json()["available"] == 0
-    body = _put(api, cart_id, product.pk, {"quantity": 0}, headers).json()
+    body = item_put(api, cart_id, product.pk, {"quantity": 0}, **headers).json()
     assert body["items"] == []
     assert api.get(f"/api/v1/products/{product.pk}/").json()["available"] == 5
 
 
 def test_put_beyond_stock_is_409_with_available(api, product, cart):
     cart_id, headers = cart
-    before = _counts()
-    response = _put(api, cart_id, product.pk, {"quantity": 6}, headers)
+    before = state_snapshot()
+    response = item_put(api, cart_id, product.pk, {"quantity": 6}, **headers)
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "insufficient_stock"
     assert body["available"] == 5 and body["requested"] == 6
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 @pytest.mark.parametrize(
@@ -239,11 +221,11 @@ def test_put_beyond_stock_is_409_with_available(api, product, cart):
 )
 def test_bad_quantity_is_400_and_changes_nothing(api, product, cart, body):
     cart_id, headers = cart
-    before = _counts()
-    response = _put(api, cart_id, product.pk, body, headers)
+    before = state_snapshot()
+    response = item_put(api, cart_id, product.pk, body, **headers)
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_quantity"
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 @pytest.mark.parametrize(
@@ -251,16 +233,16 @@ def test_bad_quantity_is_400_and_changes_nothing(api, product, cart, body):
 )
 def test_malformed_or_non_object_body_is_400(api, product, cart, raw):
     cart_id, headers = cart
-    before = _counts()
-    response = _put(api, cart_id, product.pk, raw, headers, raw=True)
+    before = state_snapshot()
+    response = item_put(api, cart_id, product.pk, raw, raw=True, **headers)
     assert response.status_code == 400
     assert response.json()["code"] in {"malformed_json", "invalid_input", "invalid_quantity"}
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 def test_non_json_content_type_is_415(api, product, cart):
     cart_id, headers = cart
-    before = _counts()
+    before = state_snapshot()
     response = api.put(
         f"/api/v1/carts/{cart_id}/items/{product.pk}/",
         data="quantity=1",
@@ -269,27 +251,27 @@ def test_non_json_content_type_is_415(api, product, cart):
     )
     assert response.status_code == 415
     assert response.json()["code"] == "unsupported_media_type"
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 @pytest.mark.parametrize("product_id", ["999999", "abc", "-3", "9" * 40])
 def test_put_unknown_product_is_404(api, cart, product_id):
     cart_id, headers = cart
-    before = _counts()
-    response = _put(api, cart_id, product_id, {"quantity": 1}, headers)
+    before = state_snapshot()
+    response = item_put(api, cart_id, product_id, {"quantity": 1}, **headers)
     assert response.status_code == 404
     assert response.json()["code"] == "product_not_found"
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 def test_put_inactive_product_is_404(api, cart):
     cart_id, headers = cart
     hidden = ProductFactory(on_hand=3, is_active=False)
-    before = _counts()
-    response = _put(api, cart_id, hidden.pk, {"quantity": 1}, headers)
+    before = state_snapshot()
+    response = item_put(api, cart_id, hidden.pk, {"quantity": 1}, **headers)
     assert response.status_code == 404
     assert response.json()["code"] == "product_not_found"
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 def test_delete_item_releases_the_hold(api, product, cart):
@@ -346,50 +328,50 @@ def test_checkout_creates_order_then_replays_it(api, product, cart):
 
 def test_checkout_empty_cart_is_409(api):
     cart_id, headers = _new_cart(api)
-    before = _counts()
+    before = state_snapshot()
     response = api.post(f"/api/v1/carts/{cart_id}/checkout/", **headers)
     assert response.status_code == 409
     assert response.json()["code"] == "cart_empty"
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 def test_cart_used_after_checkout_is_409(api, product, cart):
     cart_id, headers = cart
     api.post(f"/api/v1/carts/{cart_id}/checkout/", **headers)
-    before = _counts()
+    before = state_snapshot()
     for response in (
-        _put(api, cart_id, product.pk, {"quantity": 1}, headers),
+        item_put(api, cart_id, product.pk, {"quantity": 1}, **headers),
         api.delete(f"/api/v1/carts/{cart_id}/items/{product.pk}/", **headers),
     ):
         assert response.status_code == 409
         assert response.json()["code"] == "cart_checked_out"
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 def test_idempotency_key_reused_for_another_cart_is_422(api, product, cart):
     cart_id, headers = cart
     other_id, other_headers = _new_cart(api)
-    _put(api, other_id, product.pk, {"quantity": 1}, other_headers)
+    item_put(api, other_id, product.pk, {"quantity": 1}, **other_headers)
     api.post(f"/api/v1/carts/{cart_id}/checkout/", HTTP_IDEMPOTENCY_KEY="k-1", **headers)
-    before = _counts()
+    before = state_snapshot()
     response = api.post(
         f"/api/v1/carts/{other_id}/checkout/", HTTP_IDEMPOTENCY_KEY="k-1", **other_headers
     )
     assert response.status_code == 422
     assert response.json()["code"] == "idempotency_key_reused"
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "with space", "naïve"])
 def test_bad_idempotency_key_is_400(api, cart, key):
     cart_id, headers = cart
-    before = _counts()
+    before = state_snapshot()
     response = api.post(
         f"/api/v1/carts/{cart_id}/checkout/", HTTP_IDEMPOTENCY_KEY=key, **headers
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_idempotency_key"
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 # --- docs -------------------------------------------------------------------------------

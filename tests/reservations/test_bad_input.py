@@ -1,48 +1,20 @@
 """Hostile and odd input: each gets a clear 4xx in JSON and changes nothing."""
 
 import io
-import json
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from config.parsers import JSONParser, RequestTooLarge
-from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.services import cart_create
 from store.models import Inventory, Product
+from tests.api import item_put, state_snapshot
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
 
 LIMIT = 64 * 1024
-
-
-def _counts():
-    """Everything a refused request must leave as it was."""
-    return (
-        list(Inventory.objects.order_by("pk").values_list("pk", "on_hand", "reserved")),
-        list(
-            Reservation.objects.order_by("pk").values_list("pk", "quantity", "status", "cart_id")
-        ),
-        list(Order.objects.order_by("pk").values_list("pk", "cart_id", "idempotency_key")),
-        OrderLine.objects.count(),
-        list(Cart.objects.order_by("pk").values_list("pk", "status")),
-        list(Product.objects.order_by("pk").values_list("pk", "sku")),
-    )
-
-
-def _put_raw(api, cart_id, product_id, body, token):
-    return api.put(
-        f"/api/v1/carts/{cart_id}/items/{product_id}/",
-        data=body,
-        content_type="application/json",
-        HTTP_X_CART_TOKEN=token,
-    )
-
-
-def _put(api, cart_id, product_id, quantity, token):
-    return _put_raw(api, cart_id, product_id, json.dumps({"quantity": quantity}), token)
 
 
 def _refused(response, status: int, code: str):
@@ -60,7 +32,7 @@ def product():
 def cart(api, product):
     """An open cart holding 2 of `product`: (id, token)."""
     cart, token = cart_create()
-    assert _put(api, cart.pk, product.pk, 2, token).status_code == 200
+    assert item_put(api, cart.pk, product.pk, {"quantity": 2}, token=token).status_code == 200
     return cart.pk, token
 
 
@@ -75,17 +47,18 @@ def _padded(size: int) -> str:
 
 def test_body_over_the_limit_is_413_and_changes_nothing(api, product, cart):
     cart_id, token = cart
-    before = _counts()
-    _refused(_put_raw(api, cart_id, product.pk, _padded(LIMIT + 1), token), 413,
+    before = state_snapshot()
+    _refused(item_put(api, cart_id, product.pk, _padded(LIMIT + 1), raw=True, token=token), 413,
              "request_too_large")
-    _refused(_put_raw(api, cart_id, product.pk, _padded(10 * 1024 * 1024), token), 413,
+    _refused(item_put(api, cart_id, product.pk, _padded(10 * 1024 * 1024), raw=True, token=token),
+             413,
              "request_too_large")
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 def test_body_at_the_limit_is_read(api, product, cart):
     cart_id, token = cart
-    response = _put_raw(api, cart_id, product.pk, _padded(LIMIT), token)
+    response = item_put(api, cart_id, product.pk, _padded(LIMIT), raw=True, token=token)
     assert response.status_code == 200
     assert response.json()["items"][0]["quantity"] == 1
 
@@ -93,10 +66,12 @@ def test_body_at_the_limit_is_read(api, product, cart):
 def test_body_limit_is_read_at_request_time(api, settings, product, cart):
     cart_id, token = cart
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
-    before = _counts()
-    _refused(_put_raw(api, cart_id, product.pk, _padded(101), token), 413, "request_too_large")
-    assert _counts() == before
-    assert _put_raw(api, cart_id, product.pk, _padded(100), token).status_code == 200
+    before = state_snapshot()
+    _refused(item_put(api, cart_id, product.pk, _padded(101), raw=True, token=token), 413,
+             "request_too_large")
+    assert state_snapshot() == before
+    response = item_put(api, cart_id, product.pk, _padded(100), raw=True, token=token)
+    assert response.status_code == 200
 
 
 # --- deep nesting -----------------------------------------------------------------------
@@ -114,31 +89,33 @@ def test_body_limit_is_read_at_request_time(api, settings, product, cart):
 def test_nesting_too_deep_to_parse_is_400(api, product, cart, body):
     assert len(body) <= LIMIT
     cart_id, token = cart
-    before = _counts()
-    _refused(_put_raw(api, cart_id, product.pk, body, token), 400, "malformed_json")
-    assert _counts() == before
+    before = state_snapshot()
+    _refused(item_put(api, cart_id, product.pk, body, raw=True, token=token), 400, "malformed_json")
+    assert state_snapshot() == before
 
 
 def test_100000_nested_lists_are_refused_cleanly(api, settings, product, cart):
     cart_id, token = cart
     body = "[" * 100_000 + "]" * 100_000
-    before = _counts()
+    before = state_snapshot()
     # Over the default limit: never parsed at all.
-    _refused(_put_raw(api, cart_id, product.pk, body, token), 413, "request_too_large")
+    _refused(item_put(api, cart_id, product.pk, body, raw=True, token=token), 413,
+             "request_too_large")
     # Under a limit large enough to read it: too deep for the parser, still a clean 400.
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
-    _refused(_put_raw(api, cart_id, product.pk, body, token), 400, "malformed_json")
-    assert _counts() == before
+    _refused(item_put(api, cart_id, product.pk, body, raw=True, token=token), 400, "malformed_json")
+    assert state_snapshot() == before
 
 
 def test_nesting_the_parser_can_read_is_an_ordinary_400(api, product, cart):
     cart_id, token = cart
-    before = _counts()
+    before = state_snapshot()
     body = '{"quantity": ' + "[" * 200 + "1" + "]" * 200 + "}"
-    _refused(_put_raw(api, cart_id, product.pk, body, token), 400, "invalid_quantity")
-    _refused(_put_raw(api, cart_id, product.pk, "[" * 200 + "]" * 200, token), 400,
+    _refused(item_put(api, cart_id, product.pk, body, raw=True, token=token), 400,
+             "invalid_quantity")
+    _refused(item_put(api, cart_id, product.pk, "[" * 200 + "]" * 200, raw=True, token=token), 400,
              "invalid_input")
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 # --- bytes that are not JSON ----------------------------------------------------------------
@@ -157,9 +134,9 @@ def test_nesting_the_parser_can_read_is_an_ordinary_400(api, product, cart):
 )
 def test_bytes_that_are_not_json_are_400(api, product, cart, body):
     cart_id, token = cart
-    before = _counts()
-    _refused(_put_raw(api, cart_id, product.pk, body, token), 400, "malformed_json")
-    assert _counts() == before
+    before = state_snapshot()
+    _refused(item_put(api, cart_id, product.pk, body, raw=True, token=token), 400, "malformed_json")
+    assert state_snapshot() == before
 
 
 # --- integer overflow ---------------------------------------------------------------------
@@ -172,9 +149,10 @@ def test_bytes_that_are_not_json_are_400(api, product, cart, body):
 )
 def test_quantities_past_any_integer_column_are_400(api, product, cart, quantity):
     cart_id, token = cart
-    before = _counts()
-    _refused(_put(api, cart_id, product.pk, quantity, token), 400, "invalid_quantity")
-    assert _counts() == before
+    before = state_snapshot()
+    _refused(item_put(api, cart_id, product.pk, {"quantity": quantity}, token=token), 400,
+             "invalid_quantity")
+    assert state_snapshot() == before
 
 
 def test_quantity_at_the_int32_edge_is_refused_for_stock_not_overflow(
@@ -183,10 +161,10 @@ def test_quantity_at_the_int32_edge_is_refused_for_stock_not_overflow(
     """With the per-line limit raised to the column's maximum, the answer is still a 4xx."""
     settings.RESERVATION_MAX_QUANTITY = 2**31 - 1
     cart_id, token = cart
-    before = _counts()
-    response = _put(api, cart_id, product.pk, 2**31 - 1, token)
+    before = state_snapshot()
+    response = item_put(api, cart_id, product.pk, {"quantity": 2**31 - 1}, token=token)
     _refused(response, 409, "insufficient_stock")
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 # --- unicode ------------------------------------------------------------------------------
@@ -207,7 +185,7 @@ def test_unicode_sku_from_set_stock_is_served_and_held(api):
     assert [p["sku"] for p in listed] == [UNICODE_SKU]
 
     cart, token = cart_create()
-    held = _put(api, cart.pk, product.pk, 3, token)
+    held = item_put(api, cart.pk, product.pk, {"quantity": 3}, token=token)
     assert held.status_code == 200
     assert held.json()["items"][0]["sku"] == UNICODE_SKU
     order = api.post(f"/api/v1/carts/{cart.pk}/checkout/", HTTP_X_CART_TOKEN=token)
@@ -233,23 +211,24 @@ def _lookalikes(pk: int) -> list[str]:
 
 def test_unicode_and_lookalike_product_ids_are_404(api, product, cart):
     cart_id, token = cart
-    before = _counts()
+    before = state_snapshot()
     for product_id in [*_lookalikes(product.pk), "☃", "👕", "é", "1" * 5000]:
         _refused(api.get(f"/api/v1/products/{product_id}/"), 404, "product_not_found")
-        _refused(_put(api, cart_id, product_id, 1, token), 404, "product_not_found")
+        _refused(item_put(api, cart_id, product_id, {"quantity": 1}, token=token), 404,
+                 "product_not_found")
         _refused(
             api.delete(f"/api/v1/carts/{cart_id}/items/{product_id}/", HTTP_X_CART_TOKEN=token),
             404,
             "product_not_found",
         )
-    assert _counts() == before
+    assert state_snapshot() == before
     # The plain id still works.
     assert api.get(f"/api/v1/products/{product.pk}/").status_code == 200
 
 
 def test_unicode_in_cart_ids_and_tokens_is_404(api, product, cart):
     cart_id, token = cart
-    before = _counts()
+    before = state_snapshot()
     for path_id, header in (
         ("☃", token),
         (f"{cart_id}é", token),
@@ -258,7 +237,7 @@ def test_unicode_in_cart_ids_and_tokens_is_404(api, product, cart):
     ):
         response = api.get(f"/api/v1/carts/{path_id}/", HTTP_X_CART_TOKEN=header)
         _refused(response, 404, "cart_not_found")
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 # --- idempotency keys and closed carts ---------------------------------------------------
@@ -267,12 +246,13 @@ def test_unicode_in_cart_ids_and_tokens_is_404(api, product, cart):
 def test_idempotency_key_of_another_cart_is_422_and_changes_nothing(api, product, cart):
     cart_id, token = cart
     other, other_token = cart_create()
-    assert _put(api, other.pk, product.pk, 1, other_token).status_code == 200
+    response = item_put(api, other.pk, product.pk, {"quantity": 1}, token=other_token)
+    assert response.status_code == 200
     first = api.post(
         f"/api/v1/carts/{cart_id}/checkout/", HTTP_X_CART_TOKEN=token, HTTP_IDEMPOTENCY_KEY="k-42"
     )
     assert first.status_code == 201
-    before = _counts()
+    before = state_snapshot()
 
     for _ in range(2):
         response = api.post(
@@ -281,7 +261,7 @@ def test_idempotency_key_of_another_cart_is_422_and_changes_nothing(api, product
             HTTP_IDEMPOTENCY_KEY="k-42",
         )
         _refused(response, 422, "idempotency_key_reused")
-    assert _counts() == before
+    assert state_snapshot() == before
     # The other cart still holds its line and can check out under a key of its own.
     again = api.post(
         f"/api/v1/carts/{other.pk}/checkout/",
@@ -295,12 +275,12 @@ def test_cart_used_after_checkout_is_409_and_changes_nothing(api, product, cart)
     cart_id, token = cart
     spare = ProductFactory(on_hand=5)
     order = api.post(f"/api/v1/carts/{cart_id}/checkout/", HTTP_X_CART_TOKEN=token).json()
-    before = _counts()
+    before = state_snapshot()
 
     for response in (
-        _put(api, cart_id, product.pk, 1, token),
-        _put(api, cart_id, product.pk, 0, token),
-        _put(api, cart_id, spare.pk, 1, token),
+        item_put(api, cart_id, product.pk, {"quantity": 1}, token=token),
+        item_put(api, cart_id, product.pk, {"quantity": 0}, token=token),
+        item_put(api, cart_id, spare.pk, {"quantity": 1}, token=token),
         api.delete(f"/api/v1/carts/{cart_id}/items/{product.pk}/", HTTP_X_CART_TOKEN=token),
     ):
         _refused(response, 409, "cart_checked_out")
@@ -308,7 +288,7 @@ def test_cart_used_after_checkout_is_409_and_changes_nothing(api, product, cart)
     replay = api.post(f"/api/v1/carts/{cart_id}/checkout/", HTTP_X_CART_TOKEN=token)
     assert replay.status_code == 200
     assert replay.json() == order
-    assert _counts() == before
+    assert state_snapshot() == before
 
 
 def test_parser_reads_no_further_than_the_limit_when_streamed(settings):
