@@ -8,6 +8,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from tests.servers import WebhookReceiver
+
 
 def pytest_configure(config):
     # Every test runs on the real servers; a missing one is a failure, never a skip.
@@ -80,6 +82,15 @@ def watchdog(settings):
     settings.MONITORING_WATCHDOG_INTERVAL_SECONDS = 0
     module.release_watchdog_reset()
     return module
+
+
+@pytest.fixture
+def webhook(settings):
+    """A webhook receiver on 127.0.0.1, configured as ALERT_WEBHOOK_URL."""
+    receiver = WebhookReceiver()
+    settings.ALERT_WEBHOOK_URL = receiver.url
+    yield receiver
+    receiver.close()
 
 
 @pytest.fixture

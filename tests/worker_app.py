@@ -4,6 +4,11 @@
 `FAULT_KEY` holds a number n > 0, the next n release runs fail with an injected
 OperationalError (what a database restart looks like to Django). Every countdown that
 autoretry asks for is appended to the Redis list `COUNTDOWNS_KEY`.
+
+Kombu's Redis transport looks for messages whose visibility timeout is over only every
+`unacked_restore_interval` seconds, and scans on one call in `unacked_restore_throttle`
+(10 s and 10 by default: up to 100 s). Both at 1, with a short `CELERY_VISIBILITY_TIMEOUT`
+in the environment, a message of a killed worker is redelivered a few seconds later.
 """
 
 import os
@@ -12,7 +17,13 @@ import redis
 from celery.signals import task_prerun
 from django.db import OperationalError
 
-from config.celery import app  # noqa: F401 - the app this module exposes to `celery -A`
+from config.celery import app
+
+app.conf.broker_transport_options = {
+    **app.conf.broker_transport_options,
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+}
 
 FAULT_KEY = "tests:fault:release"
 COUNTDOWNS_KEY = "tests:release:countdowns"

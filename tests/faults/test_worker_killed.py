@@ -30,7 +30,7 @@ def _prefork_worker(tmp_path, name, **env):
         "-m",
         "celery",
         "-A",
-        "tests.faults.worker_app",
+        "tests.worker_app",
         "worker",
         "--pool=prefork",
         "--concurrency=1",

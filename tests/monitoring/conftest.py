@@ -7,7 +7,7 @@ import threading
 import pytest
 from sentry_sdk.transport import Transport
 
-from tests.servers import WebhookReceiver, free_port
+from tests.servers import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -25,18 +25,6 @@ def alert_settings(settings):
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on: connecting is refused."""
     return free_port()
-
-
-# --- Webhook ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def webhook(settings):
-    """A webhook receiver on 127.0.0.1, configured as ALERT_WEBHOOK_URL."""
-    receiver = WebhookReceiver()
-    settings.ALERT_WEBHOOK_URL = receiver.url
-    yield receiver
-    receiver.close()
 
 
 # --- SMTP -------------------------------------------------------------------------------
