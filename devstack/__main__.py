@@ -42,7 +42,7 @@ def _redact(url: str) -> str:
 
 def _lock(directory: Path):
     directory.mkdir(parents=True, exist_ok=True)
-    handle = open(directory / "devstack.lock", "a")  # noqa: SIM115 - held until we exit
+    handle = open(directory / "devstack.lock", "a")  # held until we exit
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -78,7 +78,7 @@ def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         if terminal is not None:
             _give_terminal(terminal, os.getpgrp())
 
-    process = subprocess.Popen(argv, env=env, preexec_fn=own_group)  # noqa: S603, PLW1509
+    process = subprocess.Popen(argv, env=env, preexec_fn=own_group)  # noqa: S603
     if terminal is not None:
         with contextlib.suppress(OSError):
             _give_terminal(terminal, process.pid)
@@ -151,7 +151,9 @@ def run(argv: list[str], *, persist: Path | None, valkey: bool) -> int:
 
 
 def main(args: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack", description=__doc__.split("\n\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="run COMMAND with PostgreSQL and Valkey")
     run_parser.add_argument("--persist", type=Path, metavar="DIR",

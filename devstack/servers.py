@@ -240,7 +240,8 @@ class Postgres(_Server):
 
     @property
     def data(self) -> Path:
-        assert self.workdir is not None
+        if self.workdir is None:
+            raise ServerError("PostgreSQL has no data directory before its first start")
         return self.workdir / "data"
 
     def version(self) -> str:
