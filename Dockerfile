@@ -12,22 +12,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so a code change reuses this layer.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, from the lock alone (runtime only: no dev or embedded extras), so a
+# code change reuses this layer. `make lock` refreshes it from pyproject.toml.
+COPY requirements/production.txt /tmp/requirements.txt
+RUN pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
 COPY . .
 RUN pip install --no-deps .
 
 # Static files are baked into the image. Settings refuse to load without a strong
-# SECRET_KEY (50+ characters), so collectstatic gets a throwaway one that signs nothing;
-# the URLs keep it off the SQLite and filesystem-broker defaults, which would create var/
-# in the image. Nothing is connected to.
+# SECRET_KEY (50+ characters) and without DATABASE_URL and REDIS_URL, so collectstatic
+# gets throwaway values. Nothing is connected to.
 RUN SECRET_KEY=collectstatic-only-throwaway-key-that-signs-nothing-at-all \
-    DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
+    DATABASE_URL=postgres://collectstatic@localhost:5432/collectstatic \
     REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput
 

@@ -32,8 +32,6 @@ def django_env() -> dict[str, str]:
     """Return the environment a Django process of the suite runs with."""
     env = dict(os.environ)
     env.update(DJANGO_ENV)
-    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
-        env.pop(name, None)
     if str(ROOT) not in env.get("PYTHONPATH", "").split(os.pathsep):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
@@ -42,8 +40,6 @@ def django_env() -> dict[str, str]:
 def django_setup() -> None:
     """Set up Django in this process with the suite's environment."""
     os.environ.update(DJANGO_ENV)
-    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
-        os.environ.pop(name, None)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     import warnings

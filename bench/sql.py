@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import pg_params, sql
+from devstack.servers import postgres_bin_dir
 
 # The conventional hold, as a shop would write it by hand: lock the product's stock row,
 # insert the hold, move the counter, commit. The product row stays locked for three
@@ -40,7 +41,7 @@ def pgbench(*, script: str, clients: int, duration: float, defines: dict[str, ob
             threads: int = 2) -> dict:
     """Run pgbench with a custom script; return its tps (without connection time)."""
     params = pg_params()
-    binary = Path(os.environ.get("BENCH_PGBENCH", "/usr/lib/postgresql/15/bin/pgbench"))
+    binary = Path(os.environ.get("BENCH_PGBENCH") or postgres_bin_dir() / "pgbench")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
         handle.write(script)
         path = handle.name

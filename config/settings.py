@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from typing import NoReturn
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -128,15 +129,21 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-# The embedded default is SQLite, so `make run` needs no server; production and the test
-# suite use PostgreSQL through DATABASE_URL.
-if "DATABASE_URL" not in env:
-    (BASE_DIR / "var").mkdir(exist_ok=True)
-DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'stockhold.sqlite3'}"
+# PostgreSQL everywhere. `make run` and `make test` start one of their own (devstack/) and
+# set DATABASE_URL and REDIS_URL; a deployment sets both (docker-compose.yml).
+
+
+def _required_url(name: str) -> NoReturn:
+    raise ImproperlyConfigured(
+        f"{name} is not set. Start the project with `make run` or `make test`, which start "
+        f"PostgreSQL and Valkey and set DATABASE_URL and REDIS_URL, or set {name} to a "
+        "server of your own (README.md, Settings)."
     )
-}
+
+
+if not env.str("DATABASE_URL", default=""):
+    _required_url("DATABASE_URL")
+DATABASES = {"default": env.db_url("DATABASE_URL")}
 _db = DATABASES["default"]
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
@@ -152,33 +159,21 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
         ),
     )
     _db["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
-elif _db["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serialises writers: take the write lock when a transaction begins and wait
-    # for it, so concurrent requests queue instead of failing with "database is locked".
-    _db.setdefault("OPTIONS", {})
-    _db["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
-    _db["OPTIONS"].setdefault("timeout", env.int("SQLITE_BUSY_TIMEOUT", default=20))
-    _db["OPTIONS"].setdefault(
-        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-    )
-    # Connections are cheap; keeping them across requests keeps SQLite's WAL readers busy.
-    _db["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "stockhold",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
+if not REDIS_URL:
+    _required_url("REDIS_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "stockhold",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+}
 
 # --- Auth, i18n, static ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -243,9 +238,9 @@ SPECTACULAR_SETTINGS = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 
 # --- Throttling ---------------------------------------------------------------------------
-# Requests per client address (see NUM_PROXIES), counted in the default cache: Redis when
-# REDIS_URL is set, so the limit holds across gunicorn workers. `N/s|min|hour|day`;
-# empty or `off` turns a limit off. core/throttling.py reads them at each request.
+# Requests per client address (see NUM_PROXIES), counted in the default cache (Redis), so
+# the limit holds across gunicorn workers. `N/s|min|hour|day`; empty or `off` turns a
+# limit off. core/throttling.py reads them at each request.
 _RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
@@ -309,25 +304,11 @@ MONITORING_WATCHDOG_INTERVAL_SECONDS = env.int(
 )
 
 # --- Celery -----------------------------------------------------------------------------------
-# Production: Redis. Embedded default: kombu's filesystem transport under var/, which
-# needs no server.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _queue_dir = BASE_DIR / "var" / "celery"
-    for _sub in ("queue", "processed", "control"):
-        (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_queue_dir / "queue"),
-        "data_folder_out": str(_queue_dir / "queue"),
-        "processed_folder": str(_queue_dir / "processed"),
-        "control_folder": str(_queue_dir / "control"),
-        "store_processed": False,
-    }
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Must exceed the longest retry countdown, or Redis redelivers a waiting retry.
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
-    }
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Must exceed the longest retry countdown, or Redis redelivers a waiting retry.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"

@@ -6,8 +6,6 @@ import os
 os.environ.setdefault(
     "SECRET_KEY", "test-only-secret-key-for-the-suite-never-used-in-production-0123456789"
 )
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 # Every test shopper is 127.0.0.1, and servers the suite starts inherit this environment.
 # The limits stay on (each request still counts in Redis) but far above what a test sends;
 # tests/test_security.py sets low ones to see them bite.

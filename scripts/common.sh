@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced first by test.sh, bench.sh and soak.sh, each with ME set to its own name: the
-# repository root (made the working directory), .tmp/, the venv's Python, log / die /
-# free_port for postgres.sh and redis.sh, and the stop of processes a harness left behind.
+# repository root (made the working directory), .tmp/, the venv's Python, log / die, and
+# the stop of processes a harness left behind. Their servers come from devstack/.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -15,10 +15,6 @@ fi
 
 log() { echo "$ME: $*" >&2; }
 die() { echo "$*" >&2; exit 1; }
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # pidfiles_stop DIR PATTERN: for each DIR/*.pid whose process still runs a command line
 # matching PATTERN (the harness could not stop it: killed, crashed), stop its process

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Run the soak (soak/) against a throwaway PostgreSQL and Redis.
+# Run the soak (soak/) against a throwaway PostgreSQL and Valkey.
 #
 #   scripts/soak.sh [--seconds N] [python -m soak options...]
 #
-# PostgreSQL and Redis are started the way scripts/test.sh starts them (under .tmp/, on
-# free 127.0.0.1 ports) and removed again on exit. DATABASE_URL and REDIS_URL are ignored
-# on purpose: the soak migrates and fills a database of its own. The driver starts web,
+# PostgreSQL and Valkey are started the way scripts/test.sh starts them (python -m devstack
+# run: under .tmp/, on free 127.0.0.1 ports) and removed again on exit. DATABASE_URL and
+# REDIS_URL are ignored on purpose: the soak migrates and fills a database of its own. The driver starts web,
 # worker and beat with the Procfile's commands; on exit (Ctrl-C and failure included)
 # anything of theirs still running is stopped here too.
 #
@@ -15,17 +15,12 @@
 #
 # Overrides:
 #   PG_BIN_DIR    directory holding initdb / pg_ctl / postgres
-#   REDIS_SERVER  path to the redis-server binary
+#   VALKEY_SERVER path to a valkey-server binary
 set -euo pipefail
 
 ME=soak.sh
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-
-# shellcheck source=scripts/postgres.sh
-source "$ROOT/scripts/postgres.sh"
-# shellcheck source=scripts/redis.sh
-source "$ROOT/scripts/redis.sh"
 
 # ---------------------------------------------------------------- cleanup ---
 SOAK_WORK=""
@@ -34,7 +29,8 @@ DRIVER_PID=""
 cleanup() {
     local rc=$?
     set +e
-    # The driver stops its processes itself on SIGTERM; give it the time to.
+    # The driver stops its processes itself on SIGTERM (devstack hands the signal on, then
+    # stops the servers once the driver has exited); give it the time to.
     if [[ -n $DRIVER_PID ]] && kill -0 "$DRIVER_PID" 2>/dev/null; then
         kill -TERM "$DRIVER_PID" 2>/dev/null
         local i
@@ -50,8 +46,6 @@ cleanup() {
             log "logs of web, worker and beat: $SOAK_WORK"
         fi
     fi
-    redis_stop
-    pg_stop
     rmdir "$TMP_ROOT" 2>/dev/null
     exit "$rc"
 }
@@ -60,21 +54,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # -------------------------------------------------------------------- main ---
-find_pg_bin >/dev/null \
-    || die "postgres binaries not found: install the Debian package 'postgresql' (apt-get install postgresql)"
-find_redis >/dev/null || die "redis-server not found: install the Debian package 'redis-server'"
-
 unset DATABASE_URL REDIS_URL CELERY_BROKER_URL
-pg_start soak-pg
-redis_start
 mkdir -p "$TMP_ROOT"
 SOAK_WORK="$(mktemp -d "$TMP_ROOT/soak-$$-XXXXXX")"
 export SOAK_WORK
-log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $DATABASE_URL, Redis $REDIS_VERSION at $REDIS_URL"
 
 # In the background, so a signal to this script runs cleanup at once (which stops the
 # driver); a background job of a script ignores Ctrl-C, so the INT trap does that too.
-"$PY" -m soak --command "make soak${*:+ ARGS=\"$*\"}" "$@" &
+"$PY" -m devstack run -- "$PY" -m soak --command "make soak${*:+ ARGS=\"$*\"}" "$@" &
 DRIVER_PID=$!
 rc=0
 wait "$DRIVER_PID" || rc=$?

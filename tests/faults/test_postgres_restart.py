@@ -1,11 +1,8 @@
 """PostgreSQL restarted under the web process while shoppers hold and check out."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -14,96 +11,22 @@ from pathlib import Path
 
 import pytest
 
+from devstack.servers import Postgres
 from tests import celery_processes
-from tests.servers import free_port, runserver
+from tests.servers import runserver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ON_HAND = 100_000
 SHOPPERS = 4
 
 
-def _as_postgres(argv: list[str]) -> list[str]:
-    if os.getuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *argv]
-    return argv
-
-
-class ThrowawayPostgres:
-    """A PostgreSQL cluster of the test's own, in a temporary directory, on a free port."""
-
-    def __init__(self) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="stockhold-faults-pg-"))
-        if os.getuid() == 0:
-            shutil.chown(self.workdir, "postgres")
-        self.data = self.workdir / "data"
-        self.port = free_port()
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
-        subprocess.run(
-            _as_postgres(
-                [
-                    str(PG_BIN / "initdb"),
-                    "-D",
-                    str(self.data),
-                    "-A",
-                    "trust",
-                    "-U",
-                    "postgres",
-                    "--no-sync",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-            cwd="/",
-        )
-
-    def pg_ctl(self, *args: str) -> None:
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
-            check=True,
-            capture_output=True,
-            cwd="/",
-            timeout=60,
-        )
-
-    def start(self) -> None:
-        self.pg_ctl(
-            "start",
-            "-w",
-            "-t",
-            "30",
-            "-l",
-            str(self.workdir / "postgres.log"),
-            "-o",
-            f"-k {self.workdir} -h 127.0.0.1 -p {self.port} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off",
-        )
-
-    def stop(self) -> None:
-        # Fast shutdown: open sessions are terminated, as in a real restart.
-        self.pg_ctl("stop", "-w", "-m", "fast")
-
-    def remove(self) -> None:
-        try:
-            self.pg_ctl("stop", "-w", "-m", "immediate")
-        except subprocess.CalledProcessError:
-            pass  # not running
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
 @pytest.fixture
 def postgres():
-    if not (PG_BIN / "initdb").exists():
-        pytest.fail(f"PostgreSQL binaries not found in {PG_BIN}")
-    server = ThrowawayPostgres()
-    server.start()
-    yield server
-    server.remove()
+    """A PostgreSQL of the test's own; stop() and start() keep its port and data."""
+    with Postgres() as server:
+        yield server
 
 
 def _manage(env: dict[str, str], *args: str) -> str:

