@@ -212,6 +212,7 @@ def _image_major(image: str) -> tuple[str, str]:
     return name, tag.split(".")[0]
 
 
+@pytest.mark.slow  # asks the embedded binaries for their versions
 def test_app_environment_points_at_the_compose_postgres_and_valkey():
     compose = _compose()
     env = compose["x-app"]["environment"]
