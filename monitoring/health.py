@@ -109,8 +109,3 @@ def health_report(*, now: datetime | None = None, use_cache: bool = True) -> dic
         with _cache_lock:
             _cached.update(at=time.monotonic(), report=report)
     return report
-
-
-def health_cache_clear() -> None:
-    with _cache_lock:
-        _cached.update(at=0.0, report=None)

@@ -56,9 +56,3 @@ def release_watchdog_poke() -> threading.Thread | None:
     )
     thread.start()
     return thread
-
-
-def release_watchdog_reset() -> None:
-    """Forget the last check, so the next poke reads the heartbeat (tests, new forks)."""
-    with _lock:
-        _last_check["at"] = None

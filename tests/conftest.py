@@ -49,18 +49,17 @@ def redis_url():
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
+def _clear_cache(monkeypatch):
     from django.core.cache import cache
 
-    from monitoring.health import health_cache_clear
+    from monitoring import health
 
     cache.clear()
-    health_cache_clear()
-    yield
+    monkeypatch.setattr(health, "_cached", {"at": 0.0, "report": None})
 
 
 @pytest.fixture(autouse=True)
-def _quiet_watchdog(settings):
+def _quiet_watchdog(settings, monkeypatch):
     """Keep the request-path watchdog from alerting in tests that are not about it.
 
     Without a release run the heartbeat is stale, and every API test would alert from a
@@ -69,18 +68,16 @@ def _quiet_watchdog(settings):
     from monitoring import watchdog
 
     settings.MONITORING_WATCHDOG_INTERVAL_SECONDS = 10**9
-    watchdog._last_check["at"] = 0.0
-    yield
-    watchdog.release_watchdog_reset()
+    monkeypatch.setitem(watchdog._last_check, "at", 0.0)
 
 
 @pytest.fixture
-def watchdog(settings):
+def watchdog(settings, monkeypatch):
     """The request-path watchdog, checking on every request."""
     from monitoring import watchdog as module
 
     settings.MONITORING_WATCHDOG_INTERVAL_SECONDS = 0
-    module.release_watchdog_reset()
+    monkeypatch.setitem(module._last_check, "at", None)
     return module
 
 
