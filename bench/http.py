@@ -13,8 +13,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -22,6 +20,8 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, django_env, latency_summary, log
+from devstack.processes import process_start, process_stop
+from devstack.servers import free_port
 
 LIVE_PATH = "/api/v1/health/live/"
 
@@ -43,17 +43,11 @@ def procfile_web_command() -> list[str]:
     raise RuntimeError("Procfile has no web: line")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Gunicorn:
     """The web process of a deployment, on a free port; stopped by `stop()`."""
 
     def __init__(self, *, workers: int):
-        self.port = _free_port()
+        self.port = free_port()
         self.workers = workers
         self.command = procfile_web_command()
         env = django_env()
@@ -62,11 +56,7 @@ class Gunicorn:
         work = Path(os.environ.get("BENCH_WORK") or tempfile.mkdtemp(prefix="stockhold-bench-"))
         self.log_path = work / "gunicorn.log"
         self.pid_path = work / "gunicorn.pid"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(  # noqa: S603 - the Procfile's own command
-            self.command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = process_start(self.command, env=env, log_path=self.log_path)
         self.pid_path.write_text(str(self.proc.pid))
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -83,14 +73,7 @@ class Gunicorn:
         raise RuntimeError("gunicorn did not answer within 60 s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
+        process_stop(self.proc)
         self.pid_path.unlink(missing_ok=True)
 
 

@@ -2,9 +2,10 @@
 
 The rates are settings (`THROTTLE_CART_CREATE`, `THROTTLE_CART_WRITE`) read at each
 request. The client is the peer address, or the address `NUM_PROXIES` proxies back in
-X-Forwarded-For. Counts live in the default cache: Redis in production, so every gunicorn
-worker sees the same ones. A throttled request is refused before the view runs: 429 with
-`code: "throttled"` and `Retry-After` (config/api_errors.py).
+X-Forwarded-For. Counts live in the default cache's Redis, so every gunicorn worker sees
+the same ones; a request costs one round trip to it, on a client each process keeps. A
+throttled request is refused before the view runs: 429 with `code: "throttled"` and
+`Retry-After` (config/api_errors.py).
 """
 
 import hashlib
@@ -12,7 +13,9 @@ import ipaddress
 import logging
 import time
 
+import redis
 from django.conf import settings
+from django.core.cache import cache
 from redis.exceptions import RedisError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
@@ -23,6 +26,18 @@ logger = logging.getLogger(__name__)
 # waiting on an unreachable Redis.
 CACHE_RETRY_SECONDS = 10
 _cache_down = {"until": 0.0}
+# One client per process and Redis URL, kept: its connection pool outlives the request.
+_clients: dict[str, redis.Redis] = {}
+
+
+def _redis() -> redis.Redis:
+    """The kept client of the default cache's Redis, with the cache's timeouts."""
+    location = settings.CACHES["default"]["LOCATION"]
+    client = _clients.get(location)
+    if client is None:
+        options = settings.CACHES["default"].get("OPTIONS", {})
+        client = _clients[location] = redis.Redis.from_url(location, **options)
+    return client
 
 
 def _client_key(ident: str | None) -> str:
@@ -38,9 +53,11 @@ class _ClientRateThrottle(SimpleRateThrottle):
     """Count a client's requests in one scope per fixed window; refuse those over the rate.
 
     One atomic increment per request (Redis INCR), so concurrent requests on different
-    workers are all counted, at the same cost whatever the rate. A client may get up to
-    twice the rate across a window boundary. If the cache is down, everything passes: the
-    limit is a brake on abuse, and a Redis outage must not take carts and checkout with it.
+    workers are all counted, at the same cost whatever the rate: one round trip that creates
+    the window's counter with its expiry if it is absent (SET NX EX) and increments it. A
+    client may get up to twice the rate across a window boundary. If the cache is down,
+    everything passes: the limit is a brake on abuse, and a Redis outage must not take carts
+    and checkout with it.
     """
 
     rate_setting = ""
@@ -55,13 +72,11 @@ class _ClientRateThrottle(SimpleRateThrottle):
         }
 
     def _count(self, key: str) -> int:
-        # add() creates the window's counter only if absent (SET NX); incr() is atomic.
-        self.cache.add(key, 0, timeout=self.duration + 1)
-        try:
-            return self.cache.incr(key)
-        except ValueError:  # the counter expired between the two calls
-            self.cache.add(key, 1, timeout=self.duration + 1)
-            return 1
+        # The counter outlives its window by a second, so the INCR never finds it gone.
+        pipe = _redis().pipeline(transaction=False)
+        pipe.set(key, 0, ex=self.duration + 1, nx=True)
+        pipe.incr(key)
+        return pipe.execute()[1]
 
     def allow_request(self, request, view) -> bool:
         if self.rate is None or time.monotonic() < _cache_down["until"]:
@@ -69,7 +84,7 @@ class _ClientRateThrottle(SimpleRateThrottle):
         self.now = self.timer()
         window = int(self.now // self.duration)
         self.window_ends = (window + 1) * self.duration
-        key = f"{self.get_cache_key(request, view)}_{window}"
+        key = cache.make_key(f"{self.get_cache_key(request, view)}_{window}")
         try:
             count = self._count(key)
         except (RedisError, OSError) as exc:

@@ -20,7 +20,6 @@ import os
 import random
 import shlex
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -28,6 +27,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from devstack.servers import free_port
 from soak import audit, report
 from soak.shoppers import EXPECTED, Crowd, Plan, Tally
 from soak.stack import ROOT, Settings, Stack, environment
@@ -43,12 +43,6 @@ _STARTED = time.monotonic()
 
 def log(message: str) -> None:
     print(f"soak: [{time.monotonic() - _STARTED:5.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _sigterm(signum, frame):
@@ -342,7 +336,7 @@ def main(argv=None) -> int:
                              tempfile.mkdtemp(prefix="stockhold-soak-"))
     work.mkdir(parents=True, exist_ok=True)
     settings = Settings(
-        database_url=database_url, redis_url=redis_url, port=_free_port(),
+        database_url=database_url, redis_url=redis_url, port=free_port(),
         ttl_seconds=args.ttl, release_interval_seconds=args.release_interval,
         web_concurrency=args.web_concurrency, worker_concurrency=args.worker_concurrency,
     )

@@ -10,7 +10,6 @@ import http.client
 import os
 import secrets
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from honcho.environ import parse_procfile
+
+from devstack.processes import process_start, process_stop
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ("web", "worker", "beat")
@@ -115,11 +116,7 @@ class Stack:
                 f"--bind 127.0.0.1:{self.settings.port} "
                 f"--control-socket {self.work / 'gunicorn.ctl'}"
             )
-        with open(self.log_path(name), "ab") as log:
-            process = subprocess.Popen(  # noqa: S603 - the Procfile's own command
-                self.commands[name], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = process_start(self.commands[name], env=env, log_path=self.log_path(name))
         self.processes[name] = process
         (self.work / f"{name}.pid").write_text(str(process.pid))
 
@@ -148,17 +145,9 @@ class Stack:
         process = self.processes.pop(name, None)
         if process is None:
             return None
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-            except ProcessLookupError:
-                process.wait(timeout=10)
+        code = process_stop(process, timeout=timeout)
         (self.work / f"{name}.pid").unlink(missing_ok=True)
-        return process.returncode
+        return code
 
     def stop_all(self) -> None:
         for name in reversed(list(self.processes)):

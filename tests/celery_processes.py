@@ -1,7 +1,6 @@
 """Start the project's worker and beat as real processes against the test database."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parent.parent
+from devstack.processes import ROOT, process_running
 
 
 def process_env(**overrides: str) -> dict[str, str]:
@@ -29,6 +28,14 @@ def process_env(**overrides: str) -> dict[str, str]:
     }
 
 
+def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `manage.py ARGS` in a fresh interpreter with `env`; the caller checks the result."""
+    return subprocess.run(  # noqa: S603 - the project's own manage.py
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
 def _wait_for_worker(app, process, log_path: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -39,23 +46,9 @@ def _wait_for_worker(app, process, log_path: Path, timeout: float = 60) -> None:
     raise RuntimeError(f"worker did not answer a ping:\n{log_path.read_text()}")
 
 
-@contextmanager
 def running(argv: list[str], env: dict[str, str], log_path: Path):
     """Run a process for the duration of the block; stop it and its children after."""
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+    return process_running(argv, env=env, log_path=log_path)
 
 
 @contextmanager

@@ -1,7 +1,6 @@
 """Small real servers and clients the tests share: free ports, a webhook receiver, JSON calls."""
 
 import json
-import socket
 import sys
 import threading
 import urllib.error
@@ -10,12 +9,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from devstack.servers import free_port
 
 
 @contextmanager
@@ -42,8 +36,8 @@ def runserver(env: dict[str, str], log_path: Path):
         yield process, base
 
 
-def api_request(base, method, path, body=None, token=None, timeout=15):
-    """Call the project's JSON API; return (status, body) for errors too."""
+def api_call(base, method, path, body=None, token=None, timeout=15):
+    """Call the project's JSON API; return (status, body, headers), for errors too."""
     request = urllib.request.Request(
         base + path,
         method=method,
@@ -52,13 +46,19 @@ def api_request(base, method, path, body=None, token=None, timeout=15):
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
+            return response.status, json.loads(response.read()), dict(response.headers)
     except urllib.error.HTTPError as error:
         raw = error.read()
         try:
-            return error.code, json.loads(raw)
+            answer = json.loads(raw)
         except ValueError:
-            return error.code, {"raw": raw[:500].decode(errors="replace")}
+            answer = {"raw": raw[:500].decode(errors="replace")}
+        return error.code, answer, dict(error.headers)
+
+
+def api_request(base, method, path, body=None, token=None, timeout=15):
+    """Call the project's JSON API; return (status, body), for errors too."""
+    return api_call(base, method, path, body, token, timeout)[:2]
 
 
 class WebhookReceiver:

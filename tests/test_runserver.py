@@ -1,6 +1,5 @@
 """The web process alone, as a user starts it: `manage.py runserver` with DEBUG=0."""
 
-import os
 import threading
 import time
 from decimal import Decimal
@@ -10,6 +9,7 @@ import pytest
 
 from store.models import Product
 from store.services import product_create
+from tests.celery_processes import process_env
 from tests.servers import api_request, runserver
 
 pytestmark = pytest.mark.slow
@@ -22,24 +22,15 @@ SHOPPERS = 24
 STOCK = 10
 
 
-def _env(settings, **extra: str) -> dict[str, str]:
-    """The environment of runserver on the test database, DEBUG off."""
-    db = settings.DATABASES["default"]
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": "runserver-test-secret-key-long-enough-for-the-production-check",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**db),
-        **extra,
-    }
+def _env(**extra: str) -> dict[str, str]:
+    """The environment of runserver on the test database and Redis, DEBUG off."""
+    return process_env(ALLOWED_HOSTS="127.0.0.1,localhost", **extra)
 
 
 @pytest.fixture
 def server(django_db_setup, django_db_blocker, settings, tmp_path):
     """runserver on the test database, DEBUG off, holds that last TTL_SECONDS."""
-    env = _env(settings, RESERVATION_TTL_SECONDS=str(TTL_SECONDS))
+    env = _env(RESERVATION_TTL_SECONDS=str(TTL_SECONDS))
     with runserver(env, tmp_path / "web.log") as (_, base):
         yield base
 
@@ -47,7 +38,7 @@ def server(django_db_setup, django_db_blocker, settings, tmp_path):
 @pytest.fixture
 def shop_server(django_db_setup, django_db_blocker, settings, tmp_path):
     """runserver on the test database, DEBUG off, holds of the default length."""
-    with runserver(_env(settings), tmp_path / "web.log") as (_, base):
+    with runserver(_env(), tmp_path / "web.log") as (_, base):
         yield base
 
 

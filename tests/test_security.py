@@ -19,6 +19,7 @@ from reservations.models import Cart
 from reservations.services import cart_create
 from reservations.tokens import token_new
 from tests.api import item_put, state_snapshot
+from tests.celery_processes import manage
 from tests.factories import ProductFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,13 +106,6 @@ def _process_env(**overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}
-
-
-def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
 
 
 _SETTINGS_NAMES = [
@@ -215,23 +209,18 @@ def test_throttle_counts_live_in_redis_for_every_worker(api, limits, redis_url):
 
 @pytest.mark.django_db
 def test_a_redis_outage_does_not_take_carts_down(api, limits, monkeypatch, caplog):
-    class DownCache:
-        calls = 0
+    from devstack.servers import free_port
 
-        def add(self, *args, **kwargs):
-            DownCache.calls += 1
-            raise redis.ConnectionError("Connection refused")
-
-        incr = add
-
-    monkeypatch.setattr(CartCreateThrottle, "cache", DownCache())
+    calls = []
+    down = redis.Redis(port=free_port(), socket_connect_timeout=0.5)  # nothing listens
+    monkeypatch.setattr(throttling, "_redis", lambda: calls.append(1) or down)
     limits.THROTTLE_CART_CREATE = "1/min"
 
     statuses = [api.post("/api/v1/carts/").status_code for _ in range(3)]
 
     assert statuses == [201, 201, 201]
     # One failed attempt, then no more waiting on the cache for a while.
-    assert DownCache.calls == 1
+    assert len(calls) == 1
     assert "throttle cache unavailable" in caplog.text
 
 
@@ -248,7 +237,7 @@ def test_default_limits_and_proxy_count():
 
 @pytest.mark.slow
 def test_a_malformed_rate_refuses_to_start():
-    result = _manage("check", env=_process_env(THROTTLE_CART_WRITE="lots"))
+    result = manage("check", env=_process_env(THROTTLE_CART_WRITE="lots"))
     assert result.returncode != 0
     assert "THROTTLE_CART_WRITE must look like 60/min" in result.stderr
 
@@ -258,7 +247,7 @@ def test_a_malformed_rate_refuses_to_start():
 
 @pytest.mark.slow
 def test_check_deploy_passes_under_production_settings():
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=_process_env())
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=_process_env())
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "WARNINGS" not in output
@@ -321,7 +310,7 @@ def test_each_https_setting_can_be_turned_off_alone():
     ids=["unset", "empty", "short", "make-run-default", "django-insecure", "few-characters"],
 )
 def test_debug_off_refuses_to_start_without_a_strong_secret_key(key):
-    result = _manage("check", env=_process_env(SECRET_KEY=key))
+    result = manage("check", env=_process_env(SECRET_KEY=key))
     assert result.returncode != 0
     assert "ImproperlyConfigured: SECRET_KEY" in result.stderr
     if key:
@@ -330,22 +319,22 @@ def test_debug_off_refuses_to_start_without_a_strong_secret_key(key):
 
 @pytest.mark.slow
 def test_debug_on_starts_without_a_secret_key():
-    result = _manage("check", env=_process_env(DEBUG="1", SECRET_KEY=None))
+    result = manage("check", env=_process_env(DEBUG="1", SECRET_KEY=None))
     assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", [STRONG_KEY, None], ids=["strong-key", "no-key"])
 def test_production_refuses_to_start_with_debug_on(key):
-    result = _manage("check", env=_process_env(ENVIRONMENT="production", DEBUG="1", SECRET_KEY=key))
+    result = manage("check", env=_process_env(ENVIRONMENT="production", DEBUG="1", SECRET_KEY=key))
     assert result.returncode != 0
     assert "ImproperlyConfigured: DEBUG must be off when ENVIRONMENT=production" in result.stderr
 
 
 @pytest.mark.slow
 def test_production_starts_with_debug_off_and_refuses_an_unknown_environment():
-    assert _manage("check", env=_process_env(ENVIRONMENT="production")).returncode == 0
-    result = _manage("check", env=_process_env(ENVIRONMENT="prod"))
+    assert manage("check", env=_process_env(ENVIRONMENT="production")).returncode == 0
+    result = manage("check", env=_process_env(ENVIRONMENT="prod"))
     assert result.returncode != 0
     assert "ImproperlyConfigured: ENVIRONMENT must be one of development, production" in (
         result.stderr

@@ -1,19 +1,16 @@
 """PostgreSQL restarted under the web process while shoppers hold and check out."""
 
 import json
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from devstack.servers import Postgres
 from tests import celery_processes
-from tests.servers import runserver
+from tests.celery_processes import manage
+from tests.servers import api_call, runserver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -30,14 +27,7 @@ def postgres():
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage(*args, env=env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -70,25 +60,6 @@ print(json.dumps({
 """
 
 
-def _request(base, method, path, body=None, token=None):
-    request = urllib.request.Request(
-        base + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **({"X-Cart-Token": token} if token else {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=20) as response:
-            return response.status, json.loads(response.read()), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = {"raw": raw[:300].decode(errors="replace")}
-        return error.code, body, dict(error.headers)
-
-
 class Shoppers:
     """Threads that each loop: a cart, a hold, a change, a checkout; every answer kept."""
 
@@ -101,7 +72,7 @@ class Shoppers:
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(SHOPPERS)]
 
     def _call(self, what, method, path, body=None, token=None):
-        answer = _request(self.base, method, path, body, token)
+        answer = api_call(self.base, method, path, body, token, timeout=20)
         with self._lock:
             self.answers.append((time.monotonic(), what, *answer))
         return answer

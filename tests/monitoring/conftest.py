@@ -7,7 +7,7 @@ import threading
 import pytest
 from sentry_sdk.transport import Transport
 
-from tests.servers import free_port
+from devstack.servers import free_port
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from gunicorn.config import KNOWN_SETTINGS
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.servers import free_port
 from monitoring import metrics
 from monitoring.alerts import alert_send
 from monitoring.metrics import DatabaseCollector
@@ -28,7 +29,6 @@ from reservations.models import ReleaseRun, Reservation
 from reservations.services.holds import hold_remove, hold_set
 from store.services import product_create
 from tests.factories import CartFactory
-from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TTL = 1800
