@@ -12,11 +12,11 @@ def sentry_init(
 ) -> bool:
     """Initialise the Sentry SDK when a DSN is set; return whether it was initialised.
 
-    Called from config/settings.py with the values read there; called without them (in
+    Called from config/settings/alerts.py with the values read there; called without them (in
     tests, with a capturing `transport`), it reads them from django.conf.settings.
     """
     if dsn is None or environment is None or traces_sample_rate is None:
-        # Only in this case are the settings already configured (settings.py passes values).
+        # Only in this case are the settings already configured (config/settings/alerts.py passes values).
         from django.conf import settings
 
         dsn = getattr(settings, "SENTRY_DSN", "") if dsn is None else dsn

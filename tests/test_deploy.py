@@ -37,7 +37,7 @@ OPERATOR_ENV = {
     "FLOWER_BASIC_AUTH": "ops:flowerpass",
     "ALLOWED_HOSTS": "shop.example.com",
 }
-# Read by the programs the Procfile starts rather than by config/settings.py; each one is
+# Read by the programs the Procfile starts rather than by config/settings/; each one is
 # checked against its program by a test below.
 GUNICORN_ENV = {"PORT", "WEB_CONCURRENCY"}
 CELERY_CLI_ENV = {"CELERY_WORKER_CONCURRENCY"}
@@ -110,7 +110,7 @@ def _healthcheck_text(service) -> str:
 
 
 def _settings_env_names() -> set[str]:
-    source = (ROOT / "config" / "settings.py").read_text()
+    source = "\n".join(p.read_text() for p in (ROOT / "config" / "settings").glob("*.py"))
     read = re.findall(r"env\.\w+\(\s*\"([A-Z0-9_]+)\"", source)
     tested = re.findall(r"\"([A-Z0-9_]+)\" in env\b", source)
     return set(read) | set(tested)

@@ -1,0 +1,45 @@
+"""Stock holds, the release task and the monitoring that watches it."""
+
+from config.settings.base import env
+
+# --- Stock holds --------------------------------------------------------------------------
+RESERVATION_TTL_SECONDS = env.int("RESERVATION_TTL_SECONDS", default=1800)
+RESERVATION_MAX_QUANTITY = env.int("RESERVATION_MAX_QUANTITY", default=10_000)
+
+# --- Release task (Celery) ------------------------------------------------------------------
+RESERVATION_RELEASE_INTERVAL_SECONDS = env.int("RESERVATION_RELEASE_INTERVAL_SECONDS", default=60)
+RESERVATION_RELEASE_BATCH_SIZE = env.int("RESERVATION_RELEASE_BATCH_SIZE", default=1000)
+# A run stops starting new batches after this long; the soft and hard limits sit above it.
+RESERVATION_RELEASE_MAX_RUN_SECONDS = env.int("RESERVATION_RELEASE_MAX_RUN_SECONDS", default=45)
+# After each batch a run pauses for this fraction of the time the batch took, so draining a
+# large backlog leaves most of the database to shoppers (0.5: a third of the time idle).
+# Nothing waits for the drain: expired holds are free stock before they are released.
+RESERVATION_RELEASE_PAUSE_RATIO = env.float("RESERVATION_RELEASE_PAUSE_RATIO", default=0.5)
+RESERVATION_RELEASE_SOFT_TIME_LIMIT = env.int(
+    "RESERVATION_RELEASE_SOFT_TIME_LIMIT", default=RESERVATION_RELEASE_MAX_RUN_SECONDS + 30
+)
+RESERVATION_RELEASE_TIME_LIMIT = env.int(
+    "RESERVATION_RELEASE_TIME_LIMIT", default=RESERVATION_RELEASE_SOFT_TIME_LIMIT + 30
+)
+RESERVATION_RELEASE_MAX_RETRIES = env.int("RESERVATION_RELEASE_MAX_RETRIES", default=3)
+RESERVATION_RELEASE_RETRY_BACKOFF = env.int("RESERVATION_RELEASE_RETRY_BACKOFF", default=2)
+RESERVATION_RELEASE_RETRY_BACKOFF_MAX = env.int(
+    "RESERVATION_RELEASE_RETRY_BACKOFF_MAX", default=300
+)
+RESERVATION_RELEASE_RETRY_JITTER = env.bool("RESERVATION_RELEASE_RETRY_JITTER", default=True)
+
+# --- Monitoring ----------------------------------------------------------------------------
+# Expired holds count as backlog only once they are this overdue, so a healthy release
+# every minute never shows up.
+RESERVATION_BACKLOG_GRACE_SECONDS = env.int("RESERVATION_BACKLOG_GRACE_SECONDS", default=120)
+RESERVATION_BACKLOG_ALERT_THRESHOLD = env.int("RESERVATION_BACKLOG_ALERT_THRESHOLD", default=100)
+# No successful release for this long means the release job is dead.
+RESERVATION_RELEASE_STALE_SECONDS = env.int(
+    "RESERVATION_RELEASE_STALE_SECONDS", default=3 * RESERVATION_RELEASE_INTERVAL_SECONDS
+)
+MONITORING_HEALTH_CACHE_SECONDS = env.int("MONITORING_HEALTH_CACHE_SECONDS", default=5)
+MONITORING_CHECK_INTERVAL_SECONDS = env.int("MONITORING_CHECK_INTERVAL_SECONDS", default=60)
+# How often one web process reads the heartbeat on the request path, at most.
+MONITORING_WATCHDOG_INTERVAL_SECONDS = env.int(
+    "MONITORING_WATCHDOG_INTERVAL_SECONDS", default=60
+)
