@@ -16,7 +16,8 @@ def sentry_init(
     tests, with a capturing `transport`), it reads them from django.conf.settings.
     """
     if dsn is None or environment is None or traces_sample_rate is None:
-        # Only in this case are the settings already configured (config/settings/alerts.py passes values).
+        # Only then are the settings already configured (config/settings/alerts.py passes
+        # the values).
         from django.conf import settings
 
         dsn = getattr(settings, "SENTRY_DSN", "") if dsn is None else dsn
