@@ -6,6 +6,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -80,6 +81,16 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "not_found", "detail": "No such resource."}, status=404)
     return defaults.page_not_found(request, exception)
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """Answer any path under /api/ that no route takes, whatever the method or DEBUG.
+
+    Routed last, so a path without its trailing slash is answered here rather than
+    redirected: a 301 would make clients replay a write as a GET without its body.
+    """
+    return JsonResponse({"code": "not_found", "detail": "No such resource."}, status=404)
 
 
 def server_error(request):

@@ -1,10 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.api_errors import api_not_found
 from monitoring.api import HealthApi, LivenessApi
 from monitoring.dashboard import dashboard_view, release_now_view
 from monitoring.metrics import metrics_view
+from monitoring.middleware import UNMATCHED_ROUTE
 
 handler404 = "config.api_errors.not_found"
 handler500 = "config.api_errors.server_error"
@@ -28,4 +30,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("metrics", metrics_view, name="metrics"),
+    # Last: every other path under /api/ is a JSON 404 (no slash-appending redirect), counted
+    # in the request metrics with the other unrouted requests.
+    re_path(r"^api/", api_not_found, name=UNMATCHED_ROUTE),
 ]

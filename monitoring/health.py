@@ -1,5 +1,6 @@
 """The health report shared by the endpoint and `manage.py reservations_health`."""
 
+import logging
 import threading
 import time
 from datetime import datetime
@@ -11,12 +12,21 @@ from django.utils import timezone
 
 from monitoring.checks import backlog_get, heartbeat_get
 
+logger = logging.getLogger(__name__)
+
 _cache_lock = threading.Lock()
 _cached: dict = {"at": 0.0, "report": None}
 
 
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+# The one reason a failed connection check gives; the exception's text (host names, roles,
+# ports) goes to the log and Sentry only, never into the public answer.
+UNREACHABLE = "unreachable"
+
+
+def _unreachable(check: str, exc: BaseException) -> dict:
+    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+    logger.error("health: %s check failed: %s", check, text)
+    return {"ok": False, "reason": UNREACHABLE}
 
 
 def database_check() -> dict:
@@ -26,7 +36,7 @@ def database_check() -> dict:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        return {"ok": False, "error": _error_text(exc)}
+        return _unreachable("database", exc)
     return {"ok": True}
 
 
@@ -39,7 +49,7 @@ def broker_check() -> dict:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)
             transport = conn.transport.driver_type
     except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "error": _error_text(exc)}
+        return _unreachable("broker", exc)
     return {"ok": True, "transport": transport}
 
 
@@ -56,7 +66,7 @@ def release_job_check(*, now: datetime) -> dict:
 def _reasons(checks: dict) -> list[str]:
     reasons = []
     if not checks["database"]["ok"]:
-        reasons.append(f"database unreachable: {checks['database']['error']}")
+        reasons.append(f"database: {checks['database']['reason']}")
     backlog = checks.get("backlog")
     if backlog and not backlog["ok"]:
         reasons.append(
@@ -73,7 +83,7 @@ def _reasons(checks: dict) -> list[str]:
                 f"(stale after {release['stale_after_seconds']} s)"
             )
     if not checks["broker"]["ok"]:
-        reasons.append(f"broker unreachable: {checks['broker']['error']}")
+        reasons.append(f"broker: {checks['broker']['reason']}")
     return reasons
 
 
@@ -95,7 +105,7 @@ def health_report(*, now: datetime | None = None, use_cache: bool = True) -> dic
             checks["backlog"] = backlog_check(now=now)
             checks["release_job"] = release_job_check(now=now)
         except Exception as exc:  # noqa: BLE001 - a query failing mid-report is unhealthy
-            checks["database"] = {"ok": False, "error": _error_text(exc)}
+            checks["database"] = _unreachable("database", exc)
     checks["broker"] = broker_check()
     reasons = _reasons(checks)
     report = {

@@ -7,15 +7,23 @@ from reservations.models import ReleaseRun
 HEALTH_STATUSES = ("ok", "unhealthy")
 
 
+# Why a connection check failed; the details are in the log, not in the answer.
+CHECK_REASONS = ("unreachable",)
+
+
 class DatabaseCheckOutput(serializers.Serializer):
     ok = serializers.BooleanField()
-    error = serializers.CharField(required=False, help_text="Only when `ok` is false.")
+    reason = serializers.ChoiceField(
+        choices=CHECK_REASONS, required=False, help_text="Only when `ok` is false."
+    )
 
 
 class BrokerCheckOutput(serializers.Serializer):
     ok = serializers.BooleanField()
     transport = serializers.CharField(required=False, help_text="Only when `ok` is true.")
-    error = serializers.CharField(required=False, help_text="Only when `ok` is false.")
+    reason = serializers.ChoiceField(
+        choices=CHECK_REASONS, required=False, help_text="Only when `ok` is false."
+    )
 
 
 class BacklogCheckOutput(serializers.Serializer):

@@ -35,6 +35,7 @@ SPECTACULAR_SETTINGS = {
         "CartStatusEnum": "reservations.models.Cart.Status",
         "LineStatusEnum": "reservations.serializers.LINE_STATUSES",
         "HealthStatusEnum": "monitoring.serializers.HEALTH_STATUSES",
+        "CheckReasonEnum": "monitoring.serializers.CHECK_REASONS",
         "ReleaseRunStatusEnum": "reservations.models.ReleaseRun.Status",
         "ErrorCodeEnum": "core.errors.ERROR_CODES",
     },

@@ -182,13 +182,40 @@ def test_watchdog_reads_the_heartbeat_at_most_once_per_interval(
 
 
 @pytest.mark.django_db
-def test_broker_down_is_reported(api, closed_port, settings):
+def test_broker_down_is_reported_by_a_stable_code_and_its_text_only_logged(
+    api, closed_port, settings, caplog
+):
     _fresh_heartbeat()
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{closed_port}/0"
     response = api.get("/api/v1/health/")
     assert response.status_code == 503
-    assert response.json()["checks"]["broker"]["ok"] is False
-    assert any("broker unreachable" in r for r in response.json()["reasons"])
+    assert response.json()["checks"]["broker"] == {"ok": False, "reason": "unreachable"}
+    assert response.json()["reasons"] == ["broker: unreachable"]
+    # What failed and how is for the operator's log (and Sentry), not for the public.
+    assert str(closed_port) not in response.content.decode()
+    assert f"127.0.0.1:{closed_port}" in caplog.text
+
+
+@pytest.mark.django_db
+def test_database_down_is_reported_by_a_stable_code_and_its_text_only_logged(
+    api, monkeypatch, caplog
+):
+    from django.db import OperationalError
+
+    from monitoring import health
+
+    def refused(*args, **kwargs):
+        raise OperationalError(
+            'connection to server at "10.1.2.3", port 5432 failed: FATAL:  role "shop" '
+            "does not exist"
+        )
+
+    monkeypatch.setattr(health.connection, "cursor", refused)
+    report = health.health_report(use_cache=False)
+    assert report["checks"]["database"] == {"ok": False, "reason": "unreachable"}
+    assert report["reasons"][0] == "database: unreachable"
+    assert "10.1.2.3" not in str(report) and "role" not in str(report)
+    assert 'role "shop" does not exist' in caplog.text
 
 
 # --- drift ------------------------------------------------------------------------------
