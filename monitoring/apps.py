@@ -11,11 +11,9 @@ class MonitoringConfig(AppConfig):
         # only once the app registry is ready.
         from celery.signals import task_failure
 
-        from monitoring.schedule import _on_post_migrate
-        from monitoring.signals import cart_changed_poke, release_task_failed
+        from monitoring.signals import cart_changed_poke, migrated, release_task_failed
         from reservations.signals import cart_changed
 
         task_failure.connect(release_task_failed, dispatch_uid="monitoring.release_task_failed")
         cart_changed.connect(cart_changed_poke, dispatch_uid="monitoring.cart_changed_poke")
-        # After `migrate` the periodic tasks exist, so staff can see and pause them.
-        post_migrate.connect(_on_post_migrate, sender=self, dispatch_uid="beat_schedule")
+        post_migrate.connect(migrated, sender=self, dispatch_uid="monitoring.migrated")

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from monitoring.models import FirstStart
 from reservations.models import ReleaseRun, Reservation
 
 # The backlog count stops here: enough to be exact around any sane threshold, and the
@@ -108,13 +109,22 @@ def heartbeat_get(*, now: datetime | None = None) -> Heartbeat:
         .first()
     )
     age = (now - last_success_at).total_seconds() if last_success_at else None
+    if age is not None:
+        stale = age > settings.RESERVATION_RELEASE_STALE_SECONDS
+    else:
+        # Never succeeded: stale once a whole window has passed since the first start.
+        first = FirstStart.objects.values_list("started_at", flat=True).first()
+        stale = (
+            first is None
+            or (now - first).total_seconds() > settings.RESERVATION_RELEASE_STALE_SECONDS
+        )
     return Heartbeat(
         last_success_at=last_success_at,
         last_run_at=last["started_at"] if last else None,
         last_status=last["status"] if last else None,
         last_error=last_error or "",
         seconds_since_success=round(age, 1) if age is not None else None,
-        stale=age is None or age > settings.RESERVATION_RELEASE_STALE_SECONDS,
+        stale=stale,
     )
 
 

@@ -1,4 +1,4 @@
-"""Alerts: one row per alert call, and one cooldown row per alert key."""
+"""Alerts (one row per alert call, one cooldown row per key) and the service's first start."""
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -55,3 +55,21 @@ class AlertState(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class FirstStart(models.Model):
+    """When the service first started on this database: its first `migrate`, kept after.
+
+    A release job that has never succeeded is stale only once a whole stale window has
+    passed since then, so a new deployment pages nobody before its first run was due,
+    and one whose beat never starts is still caught.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="first_start_one_row")]
+
+    def __str__(self) -> str:
+        return f"first start {self.started_at:%Y-%m-%d %H:%M:%S %Z}"

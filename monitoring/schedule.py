@@ -15,7 +15,3 @@ def schedule_sync() -> None:
     with transaction.atomic():
         for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
             ModelEntry.from_entry(name, **entry)
-
-
-def _on_post_migrate(sender, **kwargs) -> None:
-    schedule_sync()

@@ -8,10 +8,19 @@ from django.utils import timezone
 
 from monitoring.alerts import alert_resolve, alert_send
 from monitoring.checks import Heartbeat, backlog_get, heartbeat_get
+from monitoring.models import FirstStart
 from reservations.services.reconcile import StockFigures, stock_drift_find
 
 BACKLOG_KEY = "reservation_backlog"
 STALE_KEY = "release_job_stale"
+
+
+def first_start_record(*, now: datetime | None = None) -> datetime:
+    """Record when the service first started on this database, once; return that instant."""
+    first, _ = FirstStart.objects.get_or_create(
+        id=1, defaults={"started_at": now or timezone.now()}
+    )
+    return first.started_at
 
 
 def backlog_alert_check(*, now: datetime | None = None) -> int:
@@ -76,7 +85,11 @@ def stale_alert_check(*, now: datetime | None = None) -> bool:
         alert_resolve(
             key=STALE_KEY,
             title="release job recovered",
-            message=f"The release job succeeded {heartbeat.seconds_since_success:.0f} s ago.",
+            message=(
+                "No release has run yet, and none was due."
+                if heartbeat.seconds_since_success is None
+                else f"The release job succeeded {heartbeat.seconds_since_success:.0f} s ago."
+            ),
             context=heartbeat.as_dict(),
             now=now,
         )

@@ -1,8 +1,11 @@
-"""Signal handlers: failures elsewhere become alerts; shopper activity pokes the watchdog."""
+"""Signal handlers: failures elsewhere become alerts; shopper activity pokes the watchdog;
+`migrate` writes the periodic tasks and the first start."""
 
 import logging
 
 from monitoring.alerts import alert_send
+from monitoring.schedule import schedule_sync
+from monitoring.services import first_start_record
 from monitoring.watchdog import release_watchdog_poke
 from reservations.tasks import RELEASE_TASK_NAME
 
@@ -60,3 +63,10 @@ def cart_changed_poke(sender=None, **kwargs) -> None:
     Connected to reservations.signals.cart_changed. Never raises.
     """
     release_watchdog_poke()
+
+
+def migrated(sender, **kwargs) -> None:
+    """After `migrate`: the periodic tasks exist (staff can see and pause them), and the
+    first start is recorded if this is the first."""
+    schedule_sync()
+    first_start_record()

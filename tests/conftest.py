@@ -82,6 +82,16 @@ def watchdog(settings, monkeypatch):
 
 
 @pytest.fixture
+def installed_long_ago(db):
+    """The service first started a day ago: a release job that never succeeded is stale."""
+    from monitoring.models import FirstStart
+
+    FirstStart.objects.update_or_create(
+        id=1, defaults={"started_at": datetime.now(UTC) - timedelta(days=1)}
+    )
+
+
+@pytest.fixture
 def webhook(settings):
     """A webhook receiver on 127.0.0.1, configured as ALERT_WEBHOOK_URL."""
     receiver = WebhookReceiver()

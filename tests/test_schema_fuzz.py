@@ -130,7 +130,7 @@ def _aim(case, shelf) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-def test_api_answers_as_its_schema_says(case, shelf):
+def test_api_answers_as_its_schema_says(case, shelf, installed_long_ago):
     _aim(case, shelf)
     if case.operation.path == "/api/v1/health/" and case.method == "GET":
         # Unhealthy until a release has run: a 503 by design, with the same body shape.

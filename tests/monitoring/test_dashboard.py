@@ -53,7 +53,9 @@ def _alert(title: str, **fields) -> Alert:
     )
 
 
-def test_staff_see_backlog_heartbeat_alerts_and_top_products(staff_client, past, settings):
+def test_staff_see_backlog_heartbeat_alerts_and_top_products(
+    staff_client, past, settings, installed_long_ago
+):
     settings.RESERVATION_BACKLOG_ALERT_THRESHOLD = 2
     busy = ProductFactory(on_hand=50)
     quiet = ProductFactory(on_hand=50)

@@ -111,14 +111,42 @@ def test_stale_release_job_fails_health_but_not_liveness(api, settings):
 
 
 @pytest.mark.django_db
-def test_never_run_release_job_is_stale_and_fresh_one_is_healthy(api):
-    report = health_report(use_cache=False)
-    assert not report["healthy"]
+def test_a_fresh_install_is_quiet_until_its_first_release_was_due(webhook, settings):
+    """A release job that never ran is stale only one stale window after the first start
+    (recorded by `migrate`): a new deployment pages nobody, one whose beat never starts is
+    still caught."""
+    from monitoring.models import FirstStart
+
+    started = FirstStart.objects.get().started_at
+    window = settings.RESERVATION_RELEASE_STALE_SECONDS
+
+    early = started + timedelta(seconds=window - 1)
+    report = health_report(now=early, use_cache=False)
+    assert report["healthy"], report["reasons"]
+    assert report["checks"]["release_job"]["stale"] is False
+    assert stale_alert_check(now=early) is False
+    assert webhook.received == []
+
+    late = started + timedelta(seconds=window + 1)
+    report = health_report(now=late, use_cache=False)
     assert "the release job has never succeeded" in report["reasons"]
-    _fresh_heartbeat()
-    report = health_report(use_cache=False)
+    assert stale_alert_check(now=late) is True
+    assert [(a["key"], a["kind"]) for a in webhook.received] == [("release_job_stale", "problem")]
+
+    _fresh_heartbeat(late)
+    report = health_report(now=late, use_cache=False)
     assert report["healthy"], report["reasons"]
     assert report["checks"]["broker"]["ok"]
+
+
+@pytest.mark.django_db
+def test_the_first_start_is_kept_by_every_later_migrate():
+    from monitoring.models import FirstStart
+    from monitoring.signals import migrated
+
+    first = FirstStart.objects.get().started_at
+    migrated(sender=None)
+    assert list(FirstStart.objects.values_list("started_at", flat=True)) == [first]
 
 
 @pytest.mark.django_db
