@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils import timezone
 from core.errors import DomainError
 from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
 from reservations.selectors import line_status, products_with_availability
-from reservations.services import inventory_set
+from reservations.services import cart_release, inventory_set
 from store.models import Inventory, Product
 
 
@@ -141,6 +142,38 @@ class CartAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    actions = ["release_holds"]
+
+    @admin.action(description="Release the held stock of the selected carts")
+    def release_holds(self, request, queryset):
+        carts = lines = 0
+        for cart in queryset.filter(status=Cart.Status.OPEN):
+            lines += cart_release(cart=cart)
+            carts += 1
+        self.message_user(
+            request, f"Released {lines} lines of {carts} cart{'' if carts == 1 else 's'}."
+        )
+
+    def get_deleted_objects(self, objs, request):
+        # A cart's holds are part of it: they go with the cart, after their units are given
+        # back (delete_model), even though holds alone cannot be deleted in the admin. A
+        # checked-out cart stays protected by its order, which is never deleted.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(Reservation._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            if obj.status == Cart.Status.OPEN:
+                cart_release(cart=obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for cart in queryset.filter(status=Cart.Status.OPEN):
+                cart_release(cart=cart)
+            super().delete_queryset(request, queryset)
 
 
 class OrderLineInline(admin.TabularInline):

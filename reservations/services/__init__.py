@@ -1,6 +1,6 @@
 """Writes of carts and holds: open a cart, set, remove, check out, reclaim, set stock."""
 
-from reservations.services.carts import cart_create
+from reservations.services.carts import cart_create, cart_release
 from reservations.services.checkout import checkout
 from reservations.services.holds import hold_remove, hold_set
 from reservations.services.reclaim import expired_reclaim
@@ -8,6 +8,7 @@ from reservations.services.stock import inventory_set, product_stock_set
 
 __all__ = [
     "cart_create",
+    "cart_release",
     "checkout",
     "expired_reclaim",
     "hold_remove",
