@@ -1,14 +1,15 @@
 """Turn the checks into alerts: the periodic health check's work."""
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from monitoring.alerts import alert_resolve, alert_send
 from monitoring.checks import Heartbeat, backlog_get, heartbeat_get
-from monitoring.models import FirstStart
+from monitoring.models import Alert, FirstStart
+from reservations.services.prune import batches_delete, ended_prune
 from reservations.services.reconcile import StockFigures, stock_drift_find
 
 BACKLOG_KEY = "reservation_backlog"
@@ -129,3 +130,15 @@ def health_alerts_run(*, now: datetime | None = None) -> dict:
         "release_stale": stale_alert_check(now=now),
         "drifted_products": len(stock_drift_alert_check(now=now)),
     }
+
+
+def records_prune(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete what ended more than PRUNE_RETENTION_DAYS ago: terminal holds, idle empty
+    carts, release runs and alerts. Orders, active holds and open problems' cooldowns stay."""
+    before = (now or timezone.now()) - timedelta(days=settings.PRUNE_RETENTION_DAYS)
+    batch_size = settings.PRUNE_BATCH_SIZE
+    counts = ended_prune(before=before, batch_size=batch_size)
+    counts["alerts"] = batches_delete(
+        Alert.objects.filter(created_at__lt=before), batch_size=batch_size
+    )
+    return counts

@@ -118,6 +118,12 @@ class Reservation(models.Model):
                 condition=Q(status="active"),
                 name="reservation_active_exp",
             ),
+            # Pruning: ended holds by age. A hold enters it only when it ends.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status__in=["expired", "released", "consumed"]),
+                name="reservation_ended_updated",
+            ),
         ]
 
     def __str__(self) -> str:

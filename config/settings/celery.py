@@ -43,4 +43,11 @@ CELERY_BEAT_SCHEDULE = {
         "description": "Alerts when the expired backlog passes the threshold, the release job "
         "is stale or a stock counter drifts, and sends 'recovered' when they clear.",
     },
+    "Prune old records": {
+        "task": "monitoring.tasks.prune_old_records",
+        "schedule": 24 * 3600,
+        "options": {"expire_seconds": 3600},
+        "description": "Deletes terminal holds, idle empty carts, release runs and alerts older "
+        "than PRUNE_RETENTION_DAYS, in small batches. Orders are kept.",
+    },
 }

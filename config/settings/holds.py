@@ -43,3 +43,9 @@ MONITORING_CHECK_INTERVAL_SECONDS = env.int("MONITORING_CHECK_INTERVAL_SECONDS",
 MONITORING_WATCHDOG_INTERVAL_SECONDS = env.int(
     "MONITORING_WATCHDOG_INTERVAL_SECONDS", default=60
 )
+
+# --- Retention ---------------------------------------------------------------------------
+# Terminal holds, idle empty carts, release runs and alerts older than this are deleted
+# once a day, PRUNE_BATCH_SIZE rows per transaction. Orders are kept.
+PRUNE_RETENTION_DAYS = env.int("PRUNE_RETENTION_DAYS", default=30)
+PRUNE_BATCH_SIZE = env.int("PRUNE_BATCH_SIZE", default=1000)

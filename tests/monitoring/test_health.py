@@ -291,4 +291,5 @@ def test_schedules_exist_after_migrate():
     assert tasks == {
         "reservations.tasks.release_expired_reservations": 60,
         "monitoring.tasks.check_reservation_health": 60,
+        "monitoring.tasks.prune_old_records": 24 * 3600,
     }
