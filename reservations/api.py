@@ -176,7 +176,13 @@ class CartItemApi(APIView):
             ),
             409: _error(
                 "`insufficient_stock`: not enough free stock, with what the cart could hold "
-                "(`available`); `cart_checked_out`: the cart can no longer change."
+                "(`available`); `cart_checked_out`: the cart can no longer change; "
+                "`cart_line_limit`: a new line past the most a cart may have (`max_lines`); "
+                "`cart_unit_limit`: units past the most a cart may hold (`max_units`), with "
+                "the most this line may hold (`max_quantity`); `cart_lifetime_exceeded`: the "
+                "cart's holds have run their whole lifetime (`max_lifetime_seconds`) since its "
+                "first hold, so it can hold nothing more (0 still removes a line, and checkout "
+                "still buys what stock allows); start a new cart."
             ),
             413: _error("`request_too_large`: the body is over the size limit."),
             415: _error("`unsupported_media_type`: the body is not `application/json`."),

@@ -9,6 +9,24 @@ class InsufficientStock(DomainError):
     default_detail = "Not enough stock to hold that quantity."
 
 
+class CartLineLimit(DomainError):
+    code = "cart_line_limit"
+    status = 409
+    default_detail = "This cart already has as many lines as a cart may have."
+
+
+class CartUnitLimit(DomainError):
+    code = "cart_unit_limit"
+    status = 409
+    default_detail = "That would take this cart past the most units a cart may hold."
+
+
+class CartLifetimeExceeded(DomainError):
+    code = "cart_lifetime_exceeded"
+    status = 409
+    default_detail = "This cart has held stock for as long as a cart may; start a new cart."
+
+
 class ItemNotFound(DomainError):
     code = "item_not_found"
     status = 404

@@ -19,6 +19,10 @@ class Cart(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     # When the cart's live holds run out; renewed by every change to the cart.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # When the cart first held stock: its holds never last past this plus
+    # RESERVATION_MAX_CART_LIFETIME_SECONDS. Set by the first hold, never reset; a cart can
+    # be created long before it holds anything, so `created_at` will not do.
+    holds_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

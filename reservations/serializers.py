@@ -111,11 +111,26 @@ class ErrorOutput(serializers.Serializer):
     )
     sku = serializers.CharField(required=False, help_text="`insufficient_stock` of a hold.")
     requested = serializers.IntegerField(
-        required=False, help_text="`insufficient_stock` of a hold: the quantity asked for."
+        required=False,
+        help_text="`insufficient_stock` of a hold, `cart_unit_limit`: the quantity asked for.",
     )
     available = serializers.IntegerField(
         required=False,
         help_text="`insufficient_stock` of a hold: the most this cart could hold right now.",
+    )
+    max_quantity = serializers.IntegerField(
+        required=False,
+        help_text="`cart_unit_limit`: the most this line may hold within the cart's limit.",
+    )
+    max_lines = serializers.IntegerField(
+        required=False, help_text="`cart_line_limit`: the most lines a cart may have."
+    )
+    max_units = serializers.IntegerField(
+        required=False, help_text="`cart_unit_limit`: the most units a cart may hold."
+    )
+    max_lifetime_seconds = serializers.IntegerField(
+        required=False,
+        help_text="`cart_lifetime_exceeded`: how long after its first hold a cart may hold stock.",
     )
     lines = ShortLineOutput(
         many=True, required=False, help_text="`insufficient_stock` at checkout: every short line."

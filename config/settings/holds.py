@@ -5,6 +5,16 @@ from config.settings.base import env
 # --- Stock holds --------------------------------------------------------------------------
 RESERVATION_TTL_SECONDS = env.int("RESERVATION_TTL_SECONDS", default=1800)
 RESERVATION_MAX_QUANTITY = env.int("RESERVATION_MAX_QUANTITY", default=10_000)
+# Limits against hoarding, checked by the hold under the cart's lock. Generous for a
+# shopper, small enough that one anonymous cart cannot empty a catalogue: 50 lines is a
+# large basket (and bounds the rows a checkout locks); 1,000 units is more than a shopper
+# buys in one order, a tenth of one product's default line maximum; the lifetime stops a
+# cart from renewing its holds past 2 h (four TTLs) after its first hold.
+RESERVATION_MAX_LINES_PER_CART = env.int("RESERVATION_MAX_LINES_PER_CART", default=50)
+RESERVATION_MAX_UNITS_PER_CART = env.int("RESERVATION_MAX_UNITS_PER_CART", default=1000)
+RESERVATION_MAX_CART_LIFETIME_SECONDS = env.int(
+    "RESERVATION_MAX_CART_LIFETIME_SECONDS", default=7200
+)
 
 # --- Release task (Celery) ------------------------------------------------------------------
 RESERVATION_RELEASE_INTERVAL_SECONDS = env.int("RESERVATION_RELEASE_INTERVAL_SECONDS", default=60)

@@ -8,7 +8,15 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from core.errors import InvalidQuantity
-from reservations.errors import CartClosed, CartNotFound, InsufficientStock, ItemNotFound
+from reservations.errors import (
+    CartClosed,
+    CartLifetimeExceeded,
+    CartLineLimit,
+    CartNotFound,
+    CartUnitLimit,
+    InsufficientStock,
+    ItemNotFound,
+)
 from reservations.models import Cart, Reservation
 from store.errors import ProductNotFound
 from store.models import Product
@@ -19,6 +27,9 @@ OPEN_LINE = (Reservation.Status.ACTIVE, Reservation.Status.EXPIRED)
 _CART_MISSING = "SH404"
 _CART_NOT_OPEN = "SH410"
 _TOO_LITTLE_STOCK = "SH409"
+_CART_LIFETIME_OVER = "SHLIF"
+_CART_LINE_LIMIT = "SHLIN"
+_CART_UNIT_LIMIT = "SHUNI"
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,23 @@ class Hold:
     product_id: int
     quantity: int
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class _CartLimits:
+    """The hoarding limits of this call, read from the settings once."""
+
+    max_lines: int
+    max_units: int
+    lifetime_seconds: int
+
+    @classmethod
+    def current(cls) -> "_CartLimits":
+        return cls(
+            max_lines=settings.RESERVATION_MAX_LINES_PER_CART,
+            max_units=settings.RESERVATION_MAX_UNITS_PER_CART,
+            lifetime_seconds=settings.RESERVATION_MAX_CART_LIFETIME_SECONDS,
+        )
 
 
 def _ttl() -> timedelta:
@@ -56,7 +84,9 @@ def cart_lock(*, cart_id) -> Cart:
     return cart
 
 
-def _hold_set_error(exc: DatabaseError, *, product: Product, quantity: int) -> Exception | None:
+def _hold_set_error(
+    exc: DatabaseError, *, product: Product, quantity: int, limits: _CartLimits
+) -> Exception | None:
     """Map an error raised by stockhold_hold_set to the domain error; None if it is not one."""
     cause = exc.__cause__
     sqlstate = getattr(cause, "sqlstate", None)
@@ -64,6 +94,21 @@ def _hold_set_error(exc: DatabaseError, *, product: Product, quantity: int) -> E
         return CartNotFound()
     if sqlstate == _CART_NOT_OPEN:
         return CartClosed()
+    if sqlstate == _CART_LIFETIME_OVER:
+        return CartLifetimeExceeded(max_lifetime_seconds=limits.lifetime_seconds)
+    if sqlstate == _CART_LINE_LIMIT:
+        return CartLineLimit(
+            f"A cart may have at most {limits.max_lines} lines.", max_lines=limits.max_lines
+        )
+    if sqlstate == _CART_UNIT_LIMIT:
+        max_quantity = max(limits.max_units - int(cause.diag.message_detail), 0)
+        return CartUnitLimit(
+            f"A cart may hold at most {limits.max_units} units; this line at most "
+            f"{max_quantity}.",
+            max_units=limits.max_units,
+            requested=quantity,
+            max_quantity=max_quantity,
+        )
     if sqlstate == _TOO_LITTLE_STOCK:
         available = int(cause.diag.message_detail)
         return InsufficientStock(
@@ -81,18 +126,23 @@ def hold_set(
 ) -> Hold | None:
     """Set the units of `product` that `cart` holds; 0 removes the line.
 
-    Any change renews the cart's live holds (sliding expiry). The line's own units, live or
+    Any change renews the cart's live holds (sliding expiry), never past the cart's first
+    hold plus RESERVATION_MAX_CART_LIFETIME_SECONDS. The line's own units, live or
     expired but not yet reclaimed, count for the cart: only the difference is taken from
     free stock; when too little is free, expired holds of the product are reclaimed and it
     is tried once more. Raises InsufficientStock, with the quantity the cart could hold,
-    and changes nothing when the stock is not there. Sets `cart.expires_at` to the cart's
-    new expiry. Returns the line, or None when it was removed.
+    and changes nothing when the stock is not there. A change that adds a line or units
+    past the cart's limits (RESERVATION_MAX_LINES_PER_CART, RESERVATION_MAX_UNITS_PER_CART)
+    raises CartLineLimit or CartUnitLimit, and any quantity above 0 once the cart's lifetime
+    has ended raises CartLifetimeExceeded; each changes nothing. Sets `cart.expires_at` to
+    the cart's new expiry. Returns the line, or None when it was removed.
 
     The steps are the database function `stockhold_hold_set` (sql/hold_set.sql), one
     statement: in autocommit a hold is one round trip and one transaction. Time is `now`,
     or the database clock.
     """
     quantity = _validate_quantity(quantity)
+    limits = _CartLimits.current()
     if quantity > 0 and not product.is_active:
         raise ProductNotFound()
     # Alone, the statement is its own transaction; inside a caller's transaction a
@@ -101,12 +151,22 @@ def hold_set(
     try:
         with guard, connection.cursor() as cursor:
             cursor.execute(
-                "SELECT line_id, cart_expires_at FROM stockhold_hold_set(%s, %s, %s, %s, %s)",
-                [cart.pk, product.pk, quantity, now, _ttl()],
+                "SELECT line_id, cart_expires_at"
+                " FROM stockhold_hold_set(%s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    cart.pk,
+                    product.pk,
+                    quantity,
+                    now,
+                    _ttl(),
+                    limits.max_lines,
+                    limits.max_units,
+                    timedelta(seconds=limits.lifetime_seconds),
+                ],
             )
             line_id, cart_expires_at = cursor.fetchone()
     except DatabaseError as exc:
-        error = _hold_set_error(exc, product=product, quantity=quantity)
+        error = _hold_set_error(exc, product=product, quantity=quantity, limits=limits)
         if error is None:
             raise
         raise error from None

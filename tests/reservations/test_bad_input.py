@@ -158,8 +158,10 @@ def test_quantities_past_any_integer_column_are_400(api, product, cart, quantity
 def test_quantity_at_the_int32_edge_is_refused_for_stock_not_overflow(
     api, settings, product, cart
 ):
-    """With the per-line limit raised to the column's maximum, the answer is still a 4xx."""
+    """With the per-line and per-cart limits raised to the column's maximum, the answer is
+    still a 4xx."""
     settings.RESERVATION_MAX_QUANTITY = 2**31 - 1
+    settings.RESERVATION_MAX_UNITS_PER_CART = 2**31 - 1
     cart_id, token = cart
     before = state_snapshot()
     response = item_put(api, cart_id, product.pk, {"quantity": 2**31 - 1}, token=token)

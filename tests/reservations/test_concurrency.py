@@ -17,7 +17,13 @@ import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Sum
 
-from reservations.errors import CheckoutShort, InsufficientStock, StockBelowHeld
+from reservations.errors import (
+    CartLineLimit,
+    CartUnitLimit,
+    CheckoutShort,
+    InsufficientStock,
+    StockBelowHeld,
+)
 from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.selectors import availability_get
 from reservations.services import checkout, expired_reclaim, hold_set, inventory_set
@@ -453,3 +459,47 @@ def test_stock_change_racing_holds_never_leaves_more_held_than_on_hand(now, ttl,
         if holders == 1:
             # Both cannot fit: exactly one of the two is refused.
             assert stock_changed != (errors[1] is None), f"round {round_no}: {errors}"
+
+
+# --- 5. One cart at its limits -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", ["lines", "units"])
+def test_concurrent_puts_on_one_cart_at_its_limit_let_only_one_through(
+    now, ttl, settings, limit
+):
+    """Two new lines that each fit the cart's limit but not both: the cart's lock makes the
+    second see the first, so exactly one is held and the other refused with nothing taken."""
+    settings.RESERVATION_MAX_LINES_PER_CART = 2
+    settings.RESERVATION_MAX_UNITS_PER_CART = 5
+    # lines: one line of 1 is held, each racer adds a line of 1 (units stay under 5);
+    # units: one line of 3 is held, each racer adds 2 in a line of its own (2 lines fit).
+    held, racer_quantity, refusal = (1, 1, CartLineLimit) if limit == "lines" else (
+        3, 2, CartUnitLimit
+    )
+    if limit == "units":
+        settings.RESERVATION_MAX_LINES_PER_CART = 3
+    for round_no in range(5):
+        cart = CartFactory()
+        first = ProductFactory(on_hand=10)
+        wanted = [ProductFactory(on_hand=10), ProductFactory(on_hand=10)]
+        hold_set(cart=cart, product=first, quantity=held, now=now)
+
+        _, errors = _race(
+            [
+                partial(hold_set, cart=cart, product=product, quantity=racer_quantity, now=now)
+                for product in wanted
+            ]
+        )
+
+        assert _unexpected(errors, refusal) == [], f"round {round_no}"
+        assert sorted(e is None for e in errors) == [False, True], f"round {round_no}: {errors}"
+        winner = wanted[errors.index(None)]
+        lines = Reservation.objects.filter(cart=cart, status="active")
+        assert sorted(lines.values_list("product_id", "quantity")) == sorted(
+            [(first.pk, held), (winner.pk, racer_quantity)]
+        ), f"round {round_no}"
+        for product in wanted:
+            expected = racer_quantity if product == winner else 0
+            assert Inventory.objects.get(pk=product.pk).reserved == expected, f"round {round_no}"
+        assert_counters_exact()

@@ -17,9 +17,10 @@ wipe and commit every service call) and keeps the run well under a minute.
 The clock
 ---------
 The machine keeps its own ``now`` (starting at a fixed UTC instant) and passes it to
-every service; nothing sleeps. ``RESERVATION_TTL_SECONDS`` is set to ``TTL`` by an
-autouse fixture (pytest-django's ``settings``), which also applies to the unittest-style
-``TestCase`` that Hypothesis generates.
+every service; nothing sleeps. ``RESERVATION_TTL_SECONDS`` is set to ``TTL`` and
+``RESERVATION_MAX_CART_LIFETIME_SECONDS`` to ``LIFETIME`` by an autouse fixture
+(pytest-django's ``settings``), which also applies to the unittest-style ``TestCase`` that
+Hypothesis generates. The lifetime is a few TTLs, so random clock moves reach it often.
 
 Shape of the machine
 --------------------
@@ -47,7 +48,8 @@ The model
 ---------
 Per product: ``on_hand`` and the running totals ``received`` (initial stock and every
 increase through ``inventory_set``), ``written_off`` (every decrease) and ``sold``.
-Per cart: open/closed, its order, ``expires_at``, and at most one open line per product:
+Per cart: open/closed, its order, ``expires_at``, ``holds_started_at`` (its first
+successful hold, never reset) and at most one open line per product:
 ``quantity``, ``expires_at`` and ``counted`` (the hold's units are still in
 ``Inventory.reserved``, DB status ``active``; once reclaimed, status ``expired``).
 
@@ -58,6 +60,9 @@ Per cart: open/closed, its order, ``expires_at``, and at most one open line per 
   becomes (q, now + TTL, counted) and every other live line of the cart slides to
   now + TTL; expired lines stay expired. ``q == 0`` drops the line (if any) and renews
   the rest. A failure changes nothing and reports ``available = on_hand - live others``.
+  No expiry goes past ``holds_started_at + LIFETIME`` (the cart's end); from the end on,
+  ``hold_set(q > 0)`` raises CartLifetimeExceeded and changes nothing. The line and unit
+  limits per cart stay at their defaults, which the machine's few small lines never reach.
 * ``hold_remove`` is ``hold_set(0)``, but raises ItemNotFound without an open line.
   Both raise CartClosed on a checked-out cart.
 * ``checkout`` buys every open line; a line succeeds iff
@@ -97,6 +102,7 @@ from core.errors import DomainError
 from reservations.errors import (
     CartClosed,
     CartEmpty,
+    CartLifetimeExceeded,
     CheckoutShort,
     InsufficientStock,
     ItemNotFound,
@@ -115,6 +121,7 @@ from tests.invariants import assert_counters_exact
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(600)]
 
 TTL = 600
+LIFETIME = 3 * TTL
 START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 PRICES = (Decimal("10.00"), Decimal("2.50"))
 N_PRODUCTS = len(PRICES)
@@ -124,6 +131,7 @@ SLOTS = 3
 @pytest.fixture(autouse=True)
 def _ttl(settings):
     settings.RESERVATION_TTL_SECONDS = TTL
+    settings.RESERVATION_MAX_CART_LIFETIME_SECONDS = LIFETIME
 
 
 # --- operations ------------------------------------------------------------------------
@@ -239,6 +247,7 @@ class CartModel:
     obj: Cart
     lines: dict[int, Line] = field(default_factory=dict)
     expires_at: datetime | None = None
+    holds_started_at: datetime | None = None
     closed: bool = False
     order_id: object = None
     order_lines: dict[int, int] = field(default_factory=dict)
@@ -325,15 +334,24 @@ class StockHoldMachine(RuleBasedStateMachine):
                 ln.counted = False
                 self.note(f"reclaim by {by}")
 
+    def _cart_end(self, c: int) -> datetime:
+        """When the cart's holds stop sliding: its first hold (or now) plus the lifetime."""
+        return (self.carts[c].holds_started_at or self.now) + timedelta(seconds=LIFETIME)
+
+    def _expiry(self, c: int) -> datetime:
+        """The expiry a change gives the cart's live lines: now + TTL, capped at its end."""
+        return min(self.now + self.ttl, self._cart_end(c))
+
     def _renew(self, c: int, *, keep_open: bool) -> None:
-        """Sliding expiry: the cart's live lines move to now + TTL; expired ones stay."""
+        """Sliding expiry: the cart's live lines move to the new expiry; expired ones stay."""
         cart = self.carts[c]
+        expiry = self._expiry(c)
         renewed = False
         for ln in cart.lines.values():
             if self._live(ln):
-                ln.expires_at = self.now + self.ttl
+                ln.expires_at = expiry
                 renewed = True
-        cart.expires_at = self.now + self.ttl if (renewed or keep_open) else None
+        cart.expires_at = expiry if (renewed or keep_open) else None
 
     def _new_cart(self) -> int:
         cart, _token = cart_create()
@@ -401,6 +419,9 @@ class StockHoldMachine(RuleBasedStateMachine):
             self._renew(c, keep_open=False)
             return
 
+        if self.now >= self._cart_end(c):
+            _expect_error(self, err, CartLifetimeExceeded, what)
+            return
         can_have = product.on_hand - self._live_units(p, exclude=c)
         if q > can_have:
             _expect_error(self, err, InsufficientStock, what)
@@ -409,7 +430,12 @@ class StockHoldMachine(RuleBasedStateMachine):
             return
 
         _expect_ok(self, err, what)
-        assert result.quantity == q and result.expires_at == self.now + self.ttl, what
+        if cart.holds_started_at is None:
+            cart.holds_started_at = self.now
+        expiry = self._expiry(c)
+        if expiry < self.now + self.ttl:
+            self.note("hold_set: expiry capped at the cart's end")
+        assert result.quantity == q and result.expires_at == expiry, what
         # The conditional UPDATE needs a reclaim only when the unreserved stock is short.
         if q + self._counted_units(p, exclude=c) > product.on_hand:
             self._reclaim(p, exclude=c, by="hold_set")
@@ -418,7 +444,7 @@ class StockHoldMachine(RuleBasedStateMachine):
             self.note(
                 f"hold_set: renews an expired {'counted' if old.counted else 'reclaimed'} line"
             )
-        cart.lines[p] = Line(quantity=q, expires_at=self.now + self.ttl, counted=True)
+        cart.lines[p] = Line(quantity=q, expires_at=expiry, counted=True)
         self._renew(c, keep_open=True)
 
     def _hold_remove(self, c, p):
@@ -714,6 +740,29 @@ SCENARIOS = {
             "reclaim by hold_set",
             "hold_set: renews an expired counted line",
             "inventory_set: StockBelowHeld",
+        ],
+    ),
+    "sliding stops at the cart's end; after it the cart holds nothing more": (
+        [2, 2],
+        [
+            HoldSet(0, 0, 1),
+            Advance(TTL - 1),
+            HoldSet(0, 0, 2),
+            Advance(TTL - 1),
+            HoldSet(0, 1, 1),
+            Advance(TTL - 1),
+            HoldSet(0, 0, 1),  # expires at the cart's end, before now + TTL
+            AdvanceToExpiry(0, 0),
+            HoldSet(0, 0, 1),
+            HoldSet(1, 0, 2),
+            HoldSet(0, 1, 0),
+            Checkout(0),
+        ],
+        [
+            "hold_set: expiry capped at the cart's end",
+            "hold_set: CartLifetimeExceeded",
+            "reclaim by hold_set",
+            "checkout: CheckoutShort",
         ],
     ),
     "empty and checked-out carts": (
