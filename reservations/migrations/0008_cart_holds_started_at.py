@@ -26,7 +26,7 @@ WHERE first.cart_id = c.id AND c.status = 'open' AND c.holds_started_at IS NULL
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reservations", "0006_cart_without_user"),
+        ("reservations", "0007_ended_holds_index"),
     ]
 
     operations = [
