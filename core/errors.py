@@ -22,6 +22,7 @@ ERROR_CODES = (
     "cart_not_found",
     "item_not_found",
     "insufficient_stock",
+    "product_not_on_sale",
     "cart_checked_out",
     "cart_empty",
     "stock_below_held",

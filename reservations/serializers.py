@@ -118,5 +118,8 @@ class ErrorOutput(serializers.Serializer):
         help_text="`insufficient_stock` of a hold: the most this cart could hold right now.",
     )
     lines = ShortLineOutput(
-        many=True, required=False, help_text="`insufficient_stock` at checkout: every short line."
+        many=True,
+        required=False,
+        help_text="`insufficient_stock` at checkout: every short line; `product_not_on_sale`: "
+        "every line of a product no longer on sale (`available` 0).",
     )
