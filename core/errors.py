@@ -13,6 +13,7 @@ from typing import Any
 ERROR_CODES = (
     "invalid_input",
     "invalid_quantity",
+    "invalid_price",
     "malformed_json",
     "unsupported_media_type",
     "method_not_allowed",
