@@ -10,8 +10,11 @@ from store.limits import MAX_PRICE
 from store.models import Inventory, Product
 
 
-def price_check(*, price: Decimal) -> Decimal:
-    """Return `price` if it is a price a product may have; else InvalidPrice."""
+def price_check(*, price: Decimal | int) -> Decimal:
+    """Return `price` as a Decimal if it is a price a product may have; else InvalidPrice."""
+    # Whole numbers are exact; a float is not, and is refused like any other type.
+    if isinstance(price, int) and not isinstance(price, bool):
+        price = Decimal(price)
     if (
         not isinstance(price, Decimal)
         or not price.is_finite()
@@ -26,9 +29,9 @@ def price_check(*, price: Decimal) -> Decimal:
     return price
 
 
-def product_create(*, sku: str, name: str, price: Decimal, on_hand: int = 0) -> Product:
+def product_create(*, sku: str, name: str, price: Decimal | int, on_hand: int = 0) -> Product:
     """Create a product with its stock row; InvalidPrice for a price out of bounds."""
-    price_check(price=price)
+    price = price_check(price=price)
     if on_hand < 0:
         raise InvalidQuantity("On-hand stock cannot be negative.")
     with transaction.atomic():

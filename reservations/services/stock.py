@@ -63,7 +63,7 @@ def product_stock_set(
 ) -> tuple[Product, bool]:
     """Create or update a product by SKU and set its stock; return it and whether it is new."""
     if price is not None:
-        price_check(price=price)
+        price = price_check(price=price)
     with transaction.atomic():
         product = Product.objects.filter(sku=sku).first()
         created = product is None
