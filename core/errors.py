@@ -13,6 +13,7 @@ from typing import Any
 ERROR_CODES = (
     "invalid_input",
     "invalid_quantity",
+    "invalid_price",
     "malformed_json",
     "unsupported_media_type",
     "method_not_allowed",
@@ -25,6 +26,7 @@ ERROR_CODES = (
     "cart_line_limit",
     "cart_unit_limit",
     "cart_lifetime_exceeded",
+    "product_not_on_sale",
     "cart_checked_out",
     "cart_empty",
     "stock_below_held",

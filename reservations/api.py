@@ -242,8 +242,10 @@ class CartCheckoutApi(APIView):
             400: _error("`invalid_idempotency_key`: not 1 to 255 printable ASCII characters."),
             404: _error(f"{CART_NOT_FOUND}."),
             409: _error(
-                "`cart_empty`: nothing to check out; `insufficient_stock`: lines whose hold "
-                "expired can no longer be bought, every one listed in `lines`."
+                "`cart_empty`: nothing to check out; `product_not_on_sale`: lines of products "
+                "no longer on sale, whatever the state of their holds, every one listed in "
+                "`lines` (remove them to check out the rest); `insufficient_stock`: lines "
+                "whose hold expired can no longer be bought, every one listed in `lines`."
             ),
             422: _error(
                 "`idempotency_key_reused`: the key was already used to check out another cart."

@@ -45,6 +45,12 @@ class CheckoutShort(DomainError):
     default_detail = "Some lines expired and there is no longer enough stock for them."
 
 
+class ProductNotOnSale(DomainError):
+    code = "product_not_on_sale"
+    status = 409
+    default_detail = "Some lines are of products no longer on sale: remove them to check out."
+
+
 class IdempotencyKeyReused(DomainError):
     code = "idempotency_key_reused"
     status = 422

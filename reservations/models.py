@@ -5,6 +5,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from store.limits import LINE_TOTAL_DIGITS, ORDER_TOTAL_DIGITS
 from store.models import Product
 
 
@@ -40,7 +41,7 @@ class Order(models.Model):
     # One order per cart: a repeated or concurrent checkout finds this row.
     cart = models.OneToOneField(Cart, on_delete=models.PROTECT, related_name="order")
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
-    total = models.DecimalField(max_digits=14, decimal_places=2)
+    total = models.DecimalField(max_digits=ORDER_TOTAL_DIGITS, decimal_places=2)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -57,7 +58,7 @@ class OrderLine(models.Model):
     sku = models.CharField(max_length=64)
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
-    line_total = models.DecimalField(max_digits=14, decimal_places=2)
+    line_total = models.DecimalField(max_digits=LINE_TOTAL_DIGITS, decimal_places=2)
 
     class Meta:
         db_table = "store_orderline"

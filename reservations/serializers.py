@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from core.errors import ERROR_CODES
 from reservations.models import Cart
+from store.limits import LINE_TOTAL_DIGITS, ORDER_TOTAL_DIGITS
 
 # What a cart line's `status` can be: see reservations.selectors.CartLine.
 LINE_STATUSES = ("active", "expired", "consumed")
@@ -79,13 +80,13 @@ class OrderLineOutput(serializers.Serializer):
     sku = serializers.CharField()
     quantity = serializers.IntegerField()
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
-    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=LINE_TOTAL_DIGITS, decimal_places=2)
 
 
 class OrderOutput(serializers.Serializer):
     id = serializers.UUIDField()
     cart_id = serializers.UUIDField()
-    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=ORDER_TOTAL_DIGITS, decimal_places=2)
     created_at = serializers.DateTimeField()
     lines = OrderLineOutput(many=True)
 
@@ -133,5 +134,8 @@ class ErrorOutput(serializers.Serializer):
         help_text="`cart_lifetime_exceeded`: how long after its first hold a cart may hold stock.",
     )
     lines = ShortLineOutput(
-        many=True, required=False, help_text="`insufficient_stock` at checkout: every short line."
+        many=True,
+        required=False,
+        help_text="`insufficient_stock` at checkout: every short line; `product_not_on_sale`: "
+        "every line of a product no longer on sale (`available` 0).",
     )

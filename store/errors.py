@@ -3,6 +3,12 @@
 from core.errors import DomainError
 
 
+class InvalidPrice(DomainError):
+    code = "invalid_price"
+    status = 400
+    default_detail = "A price must be a number of at most 2 decimals within the allowed range."
+
+
 class ProductNotFound(DomainError):
     code = "product_not_found"
     status = 404

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
-from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused
+from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused, ProductNotOnSale
 from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.services.reclaim import stock_take
 from store.models import Inventory
@@ -56,6 +56,15 @@ def _checkout(
         )
         if not lines:
             raise CartEmpty()
+        # Decided before any stock is touched and from the product alone, so a line's hold
+        # (live, expired or reclaimed) and whether the release task ran make no difference.
+        off_sale = [
+            ShortLine(line.product_id, line.product.sku, line.quantity, 0)
+            for line in lines
+            if not line.product.is_active
+        ]
+        if off_sale:
+            raise ProductNotOnSale(lines=[asdict(s) for s in off_sale])
 
         short: list[ShortLine] = []
         # Products are touched in ascending pk order, like every other writer.
@@ -64,15 +73,11 @@ def _checkout(
                 _consume_held(product_id=line.product_id, units=line.quantity)
                 continue
             # The hold was reclaimed: buy the line from free stock, if there is enough.
-            free = (
-                stock_take(
-                    product_id=line.product_id,
-                    units=line.quantity,
-                    on_hand_delta=-line.quantity,
-                    now=now,
-                )
-                if line.product.is_active
-                else 0
+            free = stock_take(
+                product_id=line.product_id,
+                units=line.quantity,
+                on_hand_delta=-line.quantity,
+                now=now,
             )
             if free is not None:
                 short.append(
@@ -109,8 +114,10 @@ def checkout(
 ) -> tuple[Order, bool]:
     """Check the cart out; return the order and whether this call created it.
 
-    Active lines are consumed; lines whose hold was reclaimed are bought from free stock if
-    there is enough. Otherwise CheckoutShort lists every short line and nothing changes.
+    A line of a product that is not on sale cannot be bought: ProductNotOnSale lists every
+    such line and nothing changes, whatever the state of its hold. Otherwise active lines
+    are consumed; lines whose hold was reclaimed are bought from free stock if there is
+    enough. Otherwise CheckoutShort lists every short line and nothing changes.
     A repeated or concurrent checkout of the cart returns the same order. Time is `now`,
     or the database clock.
     """

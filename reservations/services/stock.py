@@ -11,8 +11,9 @@ from core.errors import InvalidInput, InvalidQuantity
 from reservations.errors import StockBelowHeld
 from reservations.models import Reservation
 from reservations.services.reclaim import expired_reclaim
+from store.limits import MAX_STOCK
 from store.models import Inventory, Product
-from store.services import MAX_STOCK, product_create
+from store.services import price_check, product_create
 
 # Cart ids named in a StockBelowHeld error; enough for staff to find them in the admin.
 _CARTS_NAMED = 10
@@ -61,6 +62,8 @@ def product_stock_set(
     now: datetime | None = None,
 ) -> tuple[Product, bool]:
     """Create or update a product by SKU and set its stock; return it and whether it is new."""
+    if price is not None:
+        price = price_check(price=price)
     with transaction.atomic():
         product = Product.objects.filter(sku=sku).first()
         created = product is None

@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused
+from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused, ProductNotOnSale
 from reservations.models import Cart, Order, Reservation
 from reservations.selectors import availability_get
-from reservations.services import checkout, hold_set
+from reservations.services import checkout, expired_reclaim, hold_set
 from store.models import Inventory
 from tests.factories import CartFactory, ProductFactory
 
@@ -125,7 +125,7 @@ def test_idempotency_key_belongs_to_one_cart(now):
     assert not created and order.idempotency_key == "key-1"
 
 
-def test_inactive_product_line_that_was_reclaimed_is_short(now, ttl):
+def test_inactive_product_line_that_was_reclaimed_is_not_on_sale(now, ttl):
     product = ProductFactory(on_hand=5)
     cart = CartFactory()
     hold_set(cart=cart, product=product, quantity=1, now=now)
@@ -134,8 +134,28 @@ def test_inactive_product_line_that_was_reclaimed_is_short(now, ttl):
     hold_set(cart=CartFactory(), product=ProductFactory(on_hand=1), quantity=1, now=later)
     product.is_active = False
     product.save()
-    with pytest.raises(CheckoutShort):
+    with pytest.raises(ProductNotOnSale) as excinfo:
         checkout(cart=cart, now=later)
+    assert excinfo.value.extra["lines"] == [
+        {"product_id": product.pk, "sku": product.sku, "requested": 1, "available": 0}
+    ]
+
+
+@pytest.mark.parametrize("age", ["live", "expired", "reclaimed"])
+def test_inactive_product_line_is_refused_whatever_its_hold(now, ttl, age):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=2, now=now)
+    later = now if age == "live" else now + timedelta(seconds=ttl + 1)
+    if age == "reclaimed":
+        expired_reclaim(product_id=product.pk, now=later)
+    product.is_active = False
+    product.save()
+    before = _stock(product)
+    with pytest.raises(ProductNotOnSale):
+        checkout(cart=cart, now=later)
+    assert _stock(product) == before
+    assert not Order.objects.exists()
 
 
 def test_checkout_query_count_does_not_grow_per_line_beyond_one_update(
