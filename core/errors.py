@@ -30,6 +30,7 @@ ERROR_CODES = (
     "cart_checked_out",
     "cart_empty",
     "stock_below_held",
+    "stale_on_hand",
     "invalid_idempotency_key",
     "idempotency_key_reused",
     "request_too_large",

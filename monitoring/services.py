@@ -102,12 +102,13 @@ def stock_drift_alert_check(*, now: datetime | None = None) -> list[StockFigures
     now = now or timezone.now()
     drifts = stock_drift_find()
     if drifts:
-        shown = ", ".join(f"{d.sku} ({d.reserved} vs {d.active_units})" for d in drifts[:10])
+        shown = ", ".join(f"{d.sku} ({d.problem})" for d in drifts[:10])
         alert_send(
             key="stock_counter_drift",
             title="stock counter drift",
-            message=f"{len(drifts)} products' reserved counter differs from their active "
-            f"holds: {shown}. Run `manage.py reconcile_stock --repair`.",
+            message=f"{len(drifts)} products' stock counters differ from their active holds "
+            f"or their ledger: {shown}. Run `manage.py reconcile_stock --repair` (it repairs "
+            "`reserved`; on hand against the ledger needs a count).",
             severity="error",
             context={"drifts": [asdict(d) for d in drifts[:50]], "count": len(drifts)},
             now=now,
@@ -116,7 +117,7 @@ def stock_drift_alert_check(*, now: datetime | None = None) -> list[StockFigures
         alert_resolve(
             key="stock_counter_drift",
             title="stock counter drift resolved",
-            message="Every product's reserved counter matches its active holds.",
+            message="Every product's counters match its active holds and its ledger.",
             now=now,
         )
     return drifts

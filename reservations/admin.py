@@ -1,20 +1,29 @@
-"""Admin for carts, holds and orders (read-only: they move only through the services), and
-for products, whose page shows the units in live holds and sets stock past them."""
+"""Admin for carts, holds, orders and the stock ledger (read-only: they move only through
+the services), and for products, whose page shows the units in live holds and the stock
+movements, and changes stock by a movement."""
 
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 
 from core.errors import DomainError
 from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
 from reservations.selectors import line_status, products_with_availability
-from reservations.services import cart_release, inventory_set
-from store.models import Inventory, Product
+from reservations.services import cart_release, inventory_adjust, inventory_set
+from store.limits import MAX_STOCK
+from store.models import Inventory, Product, StockMovement
+from store.services import inventory_open
+
+# Movements listed on a product's page; the rest are one link away.
+_MOVEMENTS_SHOWN = 50
 
 
 class ExpiryFilter(admin.SimpleListFilter):
@@ -206,12 +215,50 @@ class OrderAdmin(admin.ModelAdmin):
         return False
 
 
-class ProductAdminForm(forms.ModelForm):
+class ProductAddForm(forms.ModelForm):
     stock_on_hand = forms.IntegerField(
         min_value=0,
+        max_value=MAX_STOCK,
+        initial=0,
         label="On hand",
-        help_text="Units physically sellable. Cannot go below the units in live holds.",
+        help_text="Units physically sellable, recorded as the product's first receipt.",
     )
+
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "price", "is_active"]
+
+
+class ProductChangeForm(forms.ModelForm):
+    """The product's fields and, optionally, one stock movement: an adjustment or a count.
+
+    The form carries the on-hand figure it showed (`expected_on_hand`). A stock change is
+    applied through the service, which refuses it when the stock moved since that figure
+    was read or when it would go below the units in live holds; the refusal is an error on
+    the form and nothing of the save is kept. A save without a stock change never touches
+    the stock, whatever figure the form showed.
+    """
+
+    # The admin view sets it to the staff member saving the form.
+    actor = "staff"
+
+    expected_on_hand = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    stock_adjustment = forms.IntegerField(
+        required=False,
+        min_value=-MAX_STOCK,
+        max_value=MAX_STOCK,
+        label="Adjust on hand by",
+        help_text="+n units in or -n units out, recorded as an adjustment.",
+    )
+    stock_count = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_STOCK,
+        label="Counted on hand",
+        help_text="Set on hand to a count; the difference is recorded as a correction. "
+        "Cannot go below the units in live holds.",
+    )
+    stock_reason = forms.CharField(required=False, max_length=200, label="Reason")
 
     class Meta:
         model = Product
@@ -219,21 +266,120 @@ class ProductAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            inventory = Inventory.objects.filter(pk=self.instance.pk).first()
-            self.fields["stock_on_hand"].initial = inventory.on_hand if inventory else 0
+        # The admin loads the product annotated with its stock: the figure shown on the
+        # page and the one carried back are one read.
+        shown = getattr(self.instance, "on_hand", None)
+        if shown is None:
+            shown = Inventory.objects.filter(pk=self.instance.pk).values_list(
+                "on_hand", flat=True
+            ).first()
+        self.fields["expected_on_hand"].initial = shown
+
+    def clean(self):
+        cleaned = super().clean()
+        adjustment = cleaned.get("stock_adjustment")
+        count = cleaned.get("stock_count")
+        if adjustment == 0:
+            cleaned["stock_adjustment"] = adjustment = None
+        if adjustment is not None and count is not None:
+            raise forms.ValidationError("Give an adjustment or a count, not both.")
+        if (adjustment is not None or count is not None) and cleaned.get(
+            "expected_on_hand"
+        ) is None:
+            raise forms.ValidationError(
+                "The form does not say which on-hand figure it showed: reload the page."
+            )
+        return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()
+        if not self.errors:
+            self._stock_change_apply()
+
+    def _stock_change_apply(self) -> None:
+        # The admin runs the whole save in one transaction: applied here, under the
+        # product row lock, the change commits with the product's other fields or not at
+        # all, and a refusal is known before anything is saved.
+        adjustment = self.cleaned_data.get("stock_adjustment")
+        count = self.cleaned_data.get("stock_count")
+        if adjustment is None and count is None:
+            return
+        common = {
+            "product": self.instance,
+            "expected_on_hand": self.cleaned_data["expected_on_hand"],
+            "actor": self.actor,
+            "reason": self.cleaned_data.get("stock_reason") or "",
+        }
+        try:
+            if adjustment is not None:
+                inventory_adjust(delta=adjustment, **common)
+            else:
+                inventory_set(on_hand=count, **{**common, "reason": common["reason"] or "count"})
+        except DomainError as exc:
+            field = "stock_adjustment" if adjustment is not None else "stock_count"
+            self.add_error(field, f"Nothing was saved: {exc.detail}")
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(admin.ModelAdmin):
+    """The stock ledger: read-only, newest first. Movements are written by the services."""
+
+    list_display = ["created_at", "sku", "kind", "quantity", "reason", "actor", "reference"]
+    list_filter = ["kind", "created_at"]
+    list_select_related = ["product"]
+    search_fields = ["product__sku", "reference", "actor"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "product", "kind", "quantity", "reason", "actor", "reference", "created_at"
+    ]
+
+    @admin.display(description="SKU", ordering="product__sku")
+    def sku(self, obj):
+        return obj.product.sku
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    form = ProductAdminForm
     list_display = ["sku", "name", "price", "is_active", "on_hand", "held", "available"]
     list_filter = ["is_active"]
     search_fields = ["sku", "name"]
-    readonly_fields = ["held", "available", "created_at", "updated_at"]
+    readonly_fields = ["on_hand", "held", "available", "movements", "created_at", "updated_at"]
+    add_fieldsets = [(None, {"fields": ["sku", "name", "price", "is_active", "stock_on_hand"]})]
+    change_fieldsets = [
+        (None, {"fields": ["sku", "name", "price", "is_active"]}),
+        (
+            "Stock",
+            {
+                "fields": [
+                    "on_hand", "held", "available", "expected_on_hand", "stock_adjustment",
+                    "stock_count", "stock_reason",
+                ]
+            },
+        ),
+        ("Stock movements", {"fields": ["movements"]}),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
 
     def get_queryset(self, request):
         return products_with_availability(include_inactive=True)
+
+    def get_fieldsets(self, request, obj=None):
+        return self.change_fieldsets if obj else self.add_fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = ProductChangeForm if obj else ProductAddForm
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = f"staff:{request.user.get_username()}"
+        return form
 
     @admin.display(description="On hand", ordering="on_hand")
     def on_hand(self, obj):
@@ -247,9 +393,38 @@ class ProductAdmin(admin.ModelAdmin):
     def available(self, obj):
         return getattr(obj, "available", 0)
 
+    @admin.display(description="Newest first")
+    def movements(self, obj):
+        rows = StockMovement.objects.filter(product=obj).order_by("-id")[:_MOVEMENTS_SHOWN]
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    date_format(m.created_at, "DATETIME_FORMAT"), m.get_kind_display(),
+                    f"{m.quantity:+d}", m.reason, m.actor, m.reference,
+                )
+                for m in rows
+            ),
+        )
+        everything = reverse("admin:store_stockmovement_changelist")
+        everything += f"?product__id__exact={obj.pk}"
+        return format_html(
+            "<table><thead><tr><th>When</th><th>Kind</th><th>Units</th><th>Reason</th>"
+            "<th>By</th><th>Reference</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">All movements of this product</a></p>',
+            body,
+            everything,
+        )
+
     def save_model(self, request, obj, form, change):
+        # The admin's save is one transaction: the product and its stock row (and the
+        # receipt of its initial stock) are created together or not at all. A change's
+        # stock movement was applied by the form, in the same transaction.
         super().save_model(request, obj, form, change)
-        try:
-            inventory_set(product=obj, on_hand=form.cleaned_data["stock_on_hand"])
-        except DomainError as exc:
-            messages.error(request, f"Stock not changed: {exc.detail}")
+        if not change:
+            inventory_open(
+                product=obj,
+                on_hand=form.cleaned_data["stock_on_hand"],
+                actor=f"staff:{request.user.get_username()}",
+            )

@@ -79,3 +79,12 @@ class StockBelowHeld(DomainError):
     code = "stock_below_held"
     status = 409
     default_detail = "On-hand stock cannot go below the units held by live holds."
+
+
+class StaleOnHand(DomainError):
+    code = "stale_on_hand"
+    status = 409
+    default_detail = (
+        "The stock changed since this figure was read; nothing was changed. "
+        "Reload and apply the change to the current figure."
+    )

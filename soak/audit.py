@@ -20,6 +20,7 @@ class ProductFigures:
     consumed_units: int  # units in holds a checkout consumed
     sold: int  # units in order lines
     received: int  # the restocker's ledger: initial stock + accepted changes
+    ledger_units: int  # sum of the product's stock movements (the ledger in the database)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,10 @@ def _stock_checks(e: Evidence) -> list[Check]:
         e, lambda p: p.reserved != p.active_units,
         lambda p: f"{p.sku} reserved {p.reserved}, active holds {p.active_units}")
     checks.append(Check("reserved == units in active holds", ok, detail))
+    ok, detail = _products_where(
+        e, lambda p: p.on_hand != p.ledger_units,
+        lambda p: f"{p.sku} on hand {p.on_hand}, ledger movements {p.ledger_units}")
+    checks.append(Check("on_hand == sum of ledger movements", ok, detail))
     checks.append(Check(
         "no counter drift at any moment of the load",
         e.drift_samples > 0 and not e.drifts,
@@ -269,12 +274,13 @@ def evidence_read(*, received: dict[int, int]) -> Evidence:
         holds = Reservation.objects.all()
         consumed = _per_product(holds.filter(status=Reservation.Status.CONSUMED), "product_id")
         sold = _per_product(OrderLine.objects.all(), "product_id")
-        # The counter beside its active holds comes from the project's own invariant check.
+        # The counters beside their holds and ledger come from the project's own invariant check.
         products = [
             ProductFigures(
                 product_id=f.product_id, sku=f.sku, on_hand=f.on_hand, reserved=f.reserved,
                 active_units=f.active_units, consumed_units=consumed.get(f.product_id, 0),
                 sold=sold.get(f.product_id, 0), received=received.get(f.product_id, 0),
+                ledger_units=f.ledger_units,
             )
             for f in stock_figures()
         ]

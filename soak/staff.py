@@ -93,7 +93,7 @@ class Restocker(threading.Thread):
             target = max(on_hand + delta, 0)
             try:
                 with transaction.atomic():
-                    inventory_set(product=product, on_hand=target)
+                    inventory_set(product=product, on_hand=target, actor="soak restocker")
                     if sold_read(product.pk) != sold:
                         raise _Raced()
             except _Raced:

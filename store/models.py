@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 
 from store.limits import MAX_PRICE
 
@@ -61,3 +62,61 @@ class Inventory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}: {self.on_hand} on hand, {self.reserved} reserved"
+
+
+class StockMovement(models.Model):
+    """One change of a product's `Inventory.on_hand`: the ledger beneath the counter.
+
+    `on_hand` is the fast counter; the movements say why it is what it is. Every write
+    of `on_hand` inserts its movement in the same transaction, so a product's movements
+    always add up to its `on_hand` (`reservations.services.reconcile` checks it).
+    Movements are never changed or deleted: a mistake is put right by another movement.
+    """
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        SALE = "sale", "Sale"
+        RETURN = "return", "Cancellation or return"
+        CORRECTION = "correction", "Correction (count or opening balance)"
+
+    # The (product, -id) index, quantity included, serves both the admin's list and the
+    # per-product sum of the drift check (an index-only scan).
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="movements", db_index=False
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Signed: units in are positive, units out negative.
+    quantity = models.IntegerField()
+    reason = models.CharField(max_length=200, blank=True)
+    # Who moved the stock: "staff:<username>", "api-key:<name>", "command:<name>",
+    # "checkout", "migration".
+    actor = models.CharField(max_length=150)
+    # What the movement belongs to, when anything: the order of a sale.
+    reference = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(quantity=0), name="stockmovement_quantity_not_0"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["receipt", "adjustment", "sale", "return", "correction"]),
+                name="stockmovement_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="sale") | Q(quantity__lt=0), name="stockmovement_sale_out"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["receipt", "return"]) | Q(quantity__gt=0),
+                name="stockmovement_receipt_return_in",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["product", "-id"], include=["quantity"], name="stockmovement_product_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.kind} {self.quantity:+d}"

@@ -1,13 +1,16 @@
-"""Writes of the catalogue."""
+"""Writes of the catalogue and of the stock ledger."""
 
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
 
 from core.errors import InvalidQuantity
 from store.errors import InvalidPrice
-from store.limits import MAX_PRICE
-from store.models import Inventory, Product
+from store.limits import MAX_PRICE, MAX_STOCK
+from store.models import Inventory, Product, StockMovement
 
 
 def price_check(*, price: Decimal | int) -> Decimal:
@@ -29,12 +32,82 @@ def price_check(*, price: Decimal | int) -> Decimal:
     return price
 
 
-def product_create(*, sku: str, name: str, price: Decimal | int, on_hand: int = 0) -> Product:
-    """Create a product with its stock row; InvalidPrice for a price out of bounds."""
-    price = price_check(price=price)
-    if on_hand < 0:
-        raise InvalidQuantity("On-hand stock cannot be negative.")
+def stock_movements_record(
+    *,
+    kind: str,
+    quantities: Iterable[tuple[int, int]],
+    actor: str,
+    reason: str = "",
+    reference: str = "",
+    now: datetime | None = None,
+) -> list[StockMovement]:
+    """Record movements of `on_hand`: (product id, signed units) pairs, one row per product.
+
+    Pairs of one product are added up; a product whose units add up to 0 gets no row.
+
+    Call it in the transaction that moves the counters, right after the move: the ledger
+    and `on_hand` then commit together or not at all. Time is `now`, or the database clock.
+    """
+    stamp = {"created_at": now} if now is not None else {}
+    per_product: Counter[int] = Counter()
+    for product_id, quantity in quantities:
+        per_product[product_id] += quantity
+    return StockMovement.objects.bulk_create(
+        StockMovement(
+            product_id=product_id,
+            kind=kind,
+            quantity=quantity,
+            actor=actor[:150],
+            reason=reason[:200],
+            reference=reference,
+            **stamp,
+        )
+        for product_id, quantity in sorted(per_product.items())
+        if quantity
+    )
+
+
+def inventory_open(
+    *,
+    product: Product,
+    on_hand: int = 0,
+    actor: str,
+    reason: str = "initial stock",
+    now: datetime | None = None,
+) -> Inventory:
+    """Create a new product's stock row, its initial stock recorded as a receipt."""
+    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or not 0 <= on_hand <= MAX_STOCK:
+        raise InvalidQuantity(f"On-hand stock must be a whole number from 0 to {MAX_STOCK}.")
     with transaction.atomic():
-        product = Product.objects.create(sku=sku, name=name, price=price)
-        Inventory.objects.create(product=product, on_hand=on_hand)
+        inventory = Inventory.objects.create(product=product, on_hand=on_hand)
+        stock_movements_record(
+            kind=StockMovement.Kind.RECEIPT,
+            quantities=[(product.pk, on_hand)],
+            actor=actor,
+            reason=reason,
+            now=now,
+        )
+    return inventory
+
+
+def product_create(
+    *,
+    sku: str,
+    name: str,
+    price: Decimal | int,
+    on_hand: int = 0,
+    is_active: bool = True,
+    actor: str = "system",
+    now: datetime | None = None,
+) -> Product:
+    """Create a product with its stock row and the receipt of its initial stock.
+
+    InvalidPrice for a price out of bounds, InvalidQuantity for stock out of bounds.
+    """
+    price = price_check(price=price)
+    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or not 0 <= on_hand <= MAX_STOCK:
+        raise InvalidQuantity(f"On-hand stock must be a whole number from 0 to {MAX_STOCK}.")
+    with transaction.atomic():
+        product = Product.objects.create(sku=sku, name=name, price=price, is_active=is_active)
+        inventory_open(product=product, on_hand=on_hand, actor=actor, now=now)
     return product

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from reservations.models import Cart, Reservation
 from reservations.tokens import token_hash
-from store.models import Inventory, Product
+from store.models import Inventory, Product, StockMovement
+from store.services import inventory_open, stock_movements_record
 
 
 class ProductFactory(factory.django.DjangoModelFactory):
@@ -23,9 +24,9 @@ class ProductFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def on_hand(self, create, extracted, **kwargs):
-        """Create the stock row: `ProductFactory(on_hand=5)`."""
+        """Create the stock row and its receipt, as the services do: `ProductFactory(on_hand=5)`."""
         if create:
-            Inventory.objects.create(product=self, on_hand=extracted or 0)
+            inventory_open(product=self, on_hand=extracted or 0, actor="test")
 
 
 class CartFactory(factory.django.DjangoModelFactory):
@@ -59,7 +60,8 @@ class ReservationFactory(factory.django.DjangoModelFactory):
 def expired_backlog_create(*, products: int, carts: int, expired_at, units: int = 1):
     """Bulk-create products x carts active holds that expired at `expired_at`.
 
-    Each product's `reserved` counter matches its holds, as the services would leave it.
+    Each product's `reserved` counter matches its holds and its `on_hand` its ledger, as
+    the services would leave them.
     """
     start = Product.objects.count()
     product_rows = Product.objects.bulk_create(
@@ -68,6 +70,11 @@ def expired_backlog_create(*, products: int, carts: int, expired_at, units: int 
     )
     Inventory.objects.bulk_create(
         Inventory(product=p, on_hand=carts * units, reserved=carts * units) for p in product_rows
+    )
+    stock_movements_record(
+        kind=StockMovement.Kind.RECEIPT,
+        quantities=[(p.pk, carts * units) for p in product_rows],
+        actor="test",
     )
     cart_rows = Cart.objects.bulk_create(Cart(token_hash="x" * 64) for _ in range(carts))
     Reservation.objects.bulk_create(

@@ -4,7 +4,7 @@ from reservations.services.carts import cart_create, cart_release
 from reservations.services.checkout import checkout
 from reservations.services.holds import hold_remove, hold_set
 from reservations.services.reclaim import expired_reclaim
-from reservations.services.stock import inventory_set, product_stock_set
+from reservations.services.stock import inventory_adjust, inventory_set, product_stock_set
 
 __all__ = [
     "cart_create",
@@ -13,6 +13,7 @@ __all__ = [
     "expired_reclaim",
     "hold_remove",
     "hold_set",
+    "inventory_adjust",
     "inventory_set",
     "product_stock_set",
 ]

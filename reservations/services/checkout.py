@@ -11,7 +11,8 @@ from django.db.models.functions import Now
 from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused, ProductNotOnSale
 from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.services.reclaim import stock_take
-from store.models import Inventory
+from store.models import Inventory, StockMovement
+from store.services import stock_movements_record
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,14 @@ def _checkout(
                 line_total=line.product.price * line.quantity,
             )
             for line in lines
+        )
+        # The units left the shelf above; the ledger records them in the same transaction.
+        stock_movements_record(
+            kind=StockMovement.Kind.SALE,
+            quantities=[(line.product_id, -line.quantity) for line in lines],
+            actor="checkout",
+            reference=str(order.pk),
+            now=now,
         )
         Cart.objects.filter(pk=cart.pk).update(
             status=Cart.Status.CHECKED_OUT, expires_at=None, updated_at=stamp

@@ -112,7 +112,7 @@ from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.selectors import availability_get, products_with_availability
 from reservations.services import cart_create, checkout, hold_remove, hold_set, inventory_set
 from reservations.services.release import expired_release
-from store.models import Inventory, Product
+from store.models import Inventory, Product, StockMovement
 from store.services import product_create
 from tests.invariants import assert_counters_exact
 
@@ -294,6 +294,7 @@ class StockHoldMachine(RuleBasedStateMachine):
         Reservation.objects.all().delete()
         Cart.objects.all().delete()
         Inventory.objects.all().delete()
+        StockMovement.objects.all().delete()
         Product.objects.all().delete()
         self.now = START
         self.ttl = timedelta(seconds=TTL)

@@ -31,9 +31,9 @@ def _clean() -> Evidence:
     return Evidence(
         products=[
             ProductFigures(product_id=1, sku="HOT", on_hand=4, reserved=2, active_units=2,
-                           consumed_units=3, sold=3, received=7),
+                           consumed_units=3, sold=3, received=7, ledger_units=4),
             ProductFigures(product_id=2, sku="WIDE", on_hand=198, reserved=0, active_units=0,
-                           consumed_units=2, sold=2, received=200),
+                           consumed_units=2, sold=2, received=200, ledger_units=198),
         ],
         orders=[
             OrderFigures(order_id=ORDER, cart_id=CART, cart_status="checked_out",
@@ -71,7 +71,7 @@ def test_a_clean_soak_passes_every_check():
 
     assert [c.name for c in checks if not c.passed] == []
     assert passed(checks)
-    assert len(checks) == 17
+    assert len(checks) == 18
 
 
 BROKEN = {
@@ -104,12 +104,16 @@ BROKEN = {
         {"no counter drift at any moment of the load"},
     ),
     "a unit that left the shelf unsold": (
-        lambda e: _product(e, on_hand=3),
+        lambda e: _product(e, on_hand=3, ledger_units=3),
         {"sold + on_hand == received"},
+    ),
+    "stock moved behind the ledger's back": (
+        lambda e: _product(e, ledger_units=5),
+        {"on_hand == sum of ledger movements"},
     ),
     "an oversold product": (
         lambda e: _product(e, sold=8, consumed_units=8, on_hand=0, reserved=0, active_units=0,
-                           received=7),
+                           received=7, ledger_units=0),
         {"no oversell: sold <= received", "sold + on_hand == received"},
     ),
     "a sale without its consumed hold": (
@@ -174,6 +178,7 @@ def test_each_broken_state_fails_its_check(broken):
 DATABASE_CHECKS = (
     "0 <= reserved <= on_hand",
     "reserved == units in active holds",
+    "on_hand == sum of ledger movements",
     "no oversell: sold <= received",
     "sold + on_hand == received",
     "sold == units of consumed holds",
@@ -195,21 +200,23 @@ def test_evidence_read_from_the_database_finds_a_counter_moved_behind_the_servic
 
     (figures,) = evidence.products
     assert (figures.on_hand, figures.reserved, figures.active_units, figures.sold,
-            figures.consumed_units) == (7, 2, 2, 3, 3)
+            figures.consumed_units, figures.ledger_units) == (7, 2, 2, 3, 3, 7)
     (seen,) = evidence.orders
     assert (seen.order_id, seen.cart_status, seen.lines, seen.consumed) == (
         str(order.pk), "checked_out", {product.pk: 3}, {product.pk: 3})
     results = {c.name: c.passed for c in audit(evidence)}
     assert [name for name in DATABASE_CHECKS if not results[name]] == []
 
-    # A counter and a sale changed behind the services' back.
+    # Counters and a sale changed behind the services' back.
     Inventory.objects.filter(pk=product.pk).update(reserved=F("reserved") - 1)
+    Inventory.objects.filter(pk=product.pk).update(on_hand=F("on_hand") + 1)
     OrderLine.objects.filter(order=order).update(quantity=4)
     broken = evidence_read(received={product.pk: 10})
 
     failed = {c.name for c in audit(broken) if not c.passed} & set(DATABASE_CHECKS)
     assert failed == {
         "reserved == units in active holds",
+        "on_hand == sum of ledger movements",
         "sold + on_hand == received",
         "sold == units of consumed holds",
         "every order matches its checked-out cart",

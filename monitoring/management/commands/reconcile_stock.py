@@ -1,4 +1,4 @@
-"""Report products whose `reserved` counter differs from their active holds; --repair fixes."""
+"""Report products whose counters differ from their holds or ledger; --repair fixes `reserved`."""
 
 import sys
 
@@ -10,9 +10,10 @@ from reservations.services.reconcile import stock_drift_find, stock_drift_repair
 
 class Command(BaseCommand):
     help = (
-        "Compare every product's reserved counter with the sum of its active holds. "
-        "Reports drift (and alerts); --repair sets the counter under the row lock. "
-        "Exits 1 when drift remains."
+        "Compare every product's reserved counter with the sum of its active holds, and its "
+        "on-hand stock with the sum of its ledger movements. Reports drift (and alerts); "
+        "--repair sets the reserved counter under the row lock (on hand against the ledger "
+        "needs a count). Exits 1 when drift remains."
     )
 
     def add_arguments(self, parser):
@@ -21,13 +22,12 @@ class Command(BaseCommand):
     def handle(self, *args, repair: bool, **options):
         drifts = stock_drift_alert_check() if not repair else stock_drift_find()
         if not drifts:
-            self.stdout.write(self.style.SUCCESS("No drift: every counter matches its holds."))
+            self.stdout.write(
+                self.style.SUCCESS("No drift: every counter matches its holds and its ledger.")
+            )
             return
         for drift in drifts:
-            self.stdout.write(
-                f"{drift.sku}: reserved {drift.reserved}, active holds {drift.active_units} "
-                f"(on hand {drift.on_hand})"
-            )
+            self.stdout.write(f"{drift.sku}: {drift.problem}")
         if not repair:
             self.stdout.write(self.style.ERROR(f"{len(drifts)} products drifted."))
             sys.exit(1)

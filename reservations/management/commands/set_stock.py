@@ -32,7 +32,7 @@ class Command(BaseCommand):
             raise CommandError("SKU must be 1 to 64 characters.")
         try:
             product, created = product_stock_set(
-                sku=sku, on_hand=quantity, name=name, price=price
+                sku=sku, on_hand=quantity, name=name, price=price, actor="command:set_stock"
             )
         except DomainError as exc:
             raise CommandError(exc.detail) from None

@@ -36,7 +36,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             for sku, name, price, on_hand in DEMO_CATALOG:
                 if not Product.objects.filter(sku=sku).exists():
-                    product_create(sku=sku, name=name, price=Decimal(price), on_hand=on_hand)
+                    product_create(
+                        sku=sku, name=name, price=Decimal(price), on_hand=on_hand,
+                        actor="command:seed_demo",
+                    )
                     created += 1
         self.stdout.write(f"Demo catalogue: {created} products added, {len(DEMO_CATALOG)} in all.")
         if no_admin:
