@@ -29,23 +29,31 @@ def _new_cart(api) -> tuple[str, dict]:
 
 
 def test_largest_price_times_largest_line_checks_out_with_the_exact_total(api, settings):
-    """Per-line limit raised to the most a line can ever hold (the stock column's maximum)."""
+    """The per-line and per-cart limits raised to the most a line can ever hold (the stock
+    column's maximum): the largest line at the largest price, and a cart of three lines
+    whose units add up to it, check out with exact totals."""
     settings.RESERVATION_MAX_QUANTITY = LARGEST_LINE
-    products = [ProductFactory(on_hand=LARGEST_LINE, price=LARGEST_PRICE) for _ in range(3)]
-    cart_id, headers = _new_cart(api)
-    for product in products:
-        response = item_put(api, cart_id, product.pk, {"quantity": LARGEST_LINE}, **headers)
-        assert response.status_code == 200, response.content
-
-    response = api.post(f"/api/v1/carts/{cart_id}/checkout/", **headers)
-
-    assert response.status_code == 201, response.content
-    order = response.json()
+    settings.RESERVATION_MAX_UNITS_PER_CART = LARGEST_LINE
     line_total = LARGEST_PRICE * LARGEST_LINE
     assert line_total == Decimal("214748364678525163.53")
-    assert [line["line_total"] for line in order["lines"]] == [str(line_total)] * 3
-    assert order["total"] == str(3 * line_total) == "644245094035575490.59"
-    assert all(Inventory.objects.get(pk=p.pk).on_hand == 0 for p in products)
+    for quantities in ([LARGEST_LINE], [LARGEST_LINE - 2, 1, 1]):
+        products = [
+            ProductFactory(on_hand=LARGEST_LINE, price=LARGEST_PRICE) for _ in quantities
+        ]
+        cart_id, headers = _new_cart(api)
+        for product, quantity in zip(products, quantities, strict=True):
+            response = item_put(api, cart_id, product.pk, {"quantity": quantity}, **headers)
+            assert response.status_code == 200, response.content
+
+        response = api.post(f"/api/v1/carts/{cart_id}/checkout/", **headers)
+
+        assert response.status_code == 201, response.content
+        order = response.json()
+        assert [line["line_total"] for line in order["lines"]] == [
+            str(LARGEST_PRICE * quantity) for quantity in quantities
+        ]
+        assert order["total"] == str(line_total)
+        assert Inventory.objects.get(pk=products[0].pk).on_hand == LARGEST_LINE - quantities[0]
 
 
 def test_set_stock_refuses_a_price_one_cent_over_the_largest():
