@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from core.errors import DomainError
 from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
 from reservations.selectors import line_status, products_with_availability
-from reservations.services import cart_release, inventory_adjust, inventory_set
+from reservations.services import cart_release, inventory_adjust, inventory_set, order_cancel
 from store.limits import MAX_STOCK
 from store.models import Inventory, Product, StockMovement
 from store.services import inventory_open
@@ -198,11 +198,29 @@ class OrderLineInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["id", "cart", "total", "units", "idempotency_key", "created_at"]
+    list_display = ["id", "cart", "status", "total", "units", "idempotency_key", "created_at"]
+    list_filter = ["status"]
     search_fields = ["id", "cart__id", "idempotency_key"]
-    readonly_fields = ["id", "cart", "idempotency_key", "total", "created_at"]
+    readonly_fields = [
+        "id", "cart", "status", "idempotency_key", "total", "created_at", "cancelled_at"
+    ]
     inlines = [OrderLineInline]
     date_hierarchy = "created_at"
+    actions = ["cancel_orders"]
+
+    @admin.action(description="Cancel the selected orders and return their units to stock")
+    def cancel_orders(self, request, queryset):
+        actor = f"staff:{request.user.get_username()}"
+        cancelled = sum(order_cancel(order=order, actor=actor)[1] for order in queryset)
+        already = queryset.count() - cancelled
+        self.message_user(
+            request,
+            f"Cancelled {cancelled} orders; {already} were cancelled already.",
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        # An order is the record of a sale: cancel it (units back, through the ledger).
+        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(units=Sum("lines__quantity"))

@@ -37,12 +37,20 @@ class Cart(models.Model):
 
 
 class Order(models.Model):
+    """What a checkout sold. Never deleted: staff cancel it, which returns its units."""
+
+    class Status(models.TextChoices):
+        PLACED = "placed", "Placed"
+        CANCELLED = "cancelled", "Cancelled"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # One order per cart: a repeated or concurrent checkout finds this row.
     cart = models.OneToOneField(Cart, on_delete=models.PROTECT, related_name="order")
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     total = models.DecimalField(max_digits=ORDER_TOTAL_DIGITS, decimal_places=2)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
     created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "store_order"

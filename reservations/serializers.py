@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import ERROR_CODES
-from reservations.models import Cart
+from reservations.models import Cart, Order
 from store.limits import LINE_TOTAL_DIGITS, ORDER_TOTAL_DIGITS
 
 # What a cart line's `status` can be: see reservations.selectors.CartLine.
@@ -86,6 +86,10 @@ class OrderLineOutput(serializers.Serializer):
 class OrderOutput(serializers.Serializer):
     id = serializers.UUIDField()
     cart_id = serializers.UUIDField()
+    status = serializers.ChoiceField(
+        choices=Order.Status.choices,
+        help_text="`placed`, or `cancelled` by staff (its units went back to stock).",
+    )
     total = serializers.DecimalField(max_digits=ORDER_TOTAL_DIGITS, decimal_places=2)
     created_at = serializers.DateTimeField()
     lines = OrderLineOutput(many=True)

@@ -33,6 +33,7 @@ SPECTACULAR_SETTINGS = {
     # Several fields are named `status`; each set of values gets a name of its own.
     "ENUM_NAME_OVERRIDES": {
         "CartStatusEnum": "reservations.models.Cart.Status",
+        "OrderStatusEnum": "reservations.models.Order.Status",
         "LineStatusEnum": "reservations.serializers.LINE_STATUSES",
         "HealthStatusEnum": "monitoring.serializers.HEALTH_STATUSES",
         "CheckReasonEnum": "monitoring.serializers.CHECK_REASONS",

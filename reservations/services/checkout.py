@@ -8,7 +8,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
-from reservations.errors import CartEmpty, CheckoutShort, IdempotencyKeyReused, ProductNotOnSale
+from reservations.errors import (
+    CartClosed,
+    CartEmpty,
+    CheckoutShort,
+    IdempotencyKeyReused,
+    ProductNotOnSale,
+)
 from reservations.models import Cart, Order, OrderLine, Reservation
 from reservations.services.reclaim import stock_take
 from store.models import Inventory, StockMovement
@@ -47,7 +53,10 @@ def _checkout(
         # the order.
         cart = Cart.objects.select_for_update().get(pk=cart.pk)
         if cart.status == Cart.Status.CHECKED_OUT:
-            return Order.objects.get(cart=cart), False
+            order = Order.objects.filter(cart=cart).first()
+            if order is None:  # removed behind the services' back: never a 500
+                raise CartClosed()
+            return order, False
 
         lines = list(
             Reservation.objects.select_for_update(of=("self",))
