@@ -5,6 +5,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdmin
 from monitoring.models import Alert, AlertState
 
 
@@ -12,19 +13,8 @@ def _pretty(value) -> str:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Alert)
-class AlertAdmin(_ReadOnlyAdmin):
+class AlertAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at", "key", "kind", "severity", "title", "delivered", "suppressed", "failed"
     ]
@@ -53,7 +43,7 @@ class AlertAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(AlertState)
-class AlertStateAdmin(_ReadOnlyAdmin):
+class AlertStateAdmin(ReadOnlyAdmin):
     list_display = ["key", "last_sent_at"]
     search_fields = ["key"]
     readonly_fields = ["key", "last_sent_at"]

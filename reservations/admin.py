@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
+from core.admin import ReadOnlyAdmin
 from core.errors import DomainError
 from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
 from reservations.selectors import line_status, products_with_availability
@@ -50,7 +51,7 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(ReadOnlyAdmin):
     list_display = ["id", "cart", "sku", "quantity", "status", "shown_as", "expires_at"]
     list_filter = ["status", ExpiryFilter, "expires_at"]
     list_select_related = ["product", "cart"]
@@ -67,15 +68,6 @@ class ReservationAdmin(admin.ModelAdmin):
     @admin.display(description="Shopper sees")
     def shown_as(self, obj):
         return line_status(obj, now=timezone.now())
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ReleaseRun)
@@ -339,7 +331,7 @@ class ProductChangeForm(forms.ModelForm):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(ReadOnlyAdmin):
     """The stock ledger: read-only, newest first. Movements are written by the services."""
 
     list_display = ["created_at", "sku", "kind", "quantity", "reason", "actor", "reference"]
@@ -354,15 +346,6 @@ class StockMovementAdmin(admin.ModelAdmin):
     @admin.display(description="SKU", ordering="product__sku")
     def sku(self, obj):
         return obj.product.sku
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Product)

@@ -82,6 +82,16 @@ def watchdog(settings, monkeypatch):
 
 
 @pytest.fixture
+def staff_client(client, db):
+    """The test client, logged in as a superuser named `staff`."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_superuser("staff", "", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def installed_long_ago(db):
     """The service first started a day ago: a release job that never succeeded is stale."""
     from monitoring.models import FirstStart

@@ -5,7 +5,6 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from reservations.services import checkout, hold_set
 from store.models import Inventory, Product
@@ -13,13 +12,6 @@ from tests.factories import CartFactory, ProductFactory
 from tests.invariants import assert_counters_exact
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_superuser("staff", "", "pw")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

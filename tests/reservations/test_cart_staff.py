@@ -1,7 +1,6 @@
 """Staff free the stock a cart holds: an admin action, a command, and a delete that works."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from reservations.models import Cart, Order, Reservation
@@ -11,13 +10,6 @@ from tests.factories import CartFactory, ProductFactory
 from tests.invariants import assert_counters_exact
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_superuser("staff", "", "pw")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

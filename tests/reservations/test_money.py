@@ -3,7 +3,6 @@
 from decimal import Decimal, getcontext
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from reservations.models import Order, OrderLine
@@ -70,13 +69,6 @@ def test_set_stock_refuses_a_price_one_cent_over_the_largest():
         call_command("set_stock", "BIG-1", "5", "--price", ONE_CENT_MORE)
     assert state_snapshot() == before
     assert Product.objects.get(sku="BIG-1").price == LARGEST_PRICE
-
-
-@pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_superuser("staff", "", "pw")
-    client.force_login(user)
-    return client
 
 
 def test_admin_refuses_a_price_one_cent_over_the_largest(staff_client):

@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from reservations.models import Order
@@ -13,13 +12,6 @@ from tests.factories import CartFactory, ProductFactory
 from tests.invariants import assert_counters_exact
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_superuser("staff", "", "pw")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
