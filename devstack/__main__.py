@@ -105,25 +105,20 @@ def run(argv: list[str], *, persist: Path | None, valkey: bool) -> int:
     env = dict(os.environ)
     started: list[Postgres | Valkey] = []
     lines = []
+    # (variable, server class, what a given URL is, folder under --persist)
+    wanted = [("DATABASE_URL", Postgres, "PostgreSQL", "postgres")]
+    if valkey:
+        wanted.append(("REDIS_URL", Valkey, "Redis", "valkey"))
     try:
-        if env.get("DATABASE_URL"):
-            lines.append(f"PostgreSQL from DATABASE_URL {_redact(env['DATABASE_URL'])}")
-        else:
-            workdir = persist / "postgres" if persist else None
-            started.append(Postgres(workdir=workdir))
-            started[-1].start()
-            env["DATABASE_URL"] = started[-1].url
-            lines.append(started[-1].describe())
-        if not valkey:
-            pass
-        elif env.get("REDIS_URL"):
-            lines.append(f"Redis from REDIS_URL {_redact(env['REDIS_URL'])}")
-        else:
-            workdir = persist / "valkey" if persist else None
-            started.append(Valkey(workdir=workdir))
-            started[-1].start()
-            env["REDIS_URL"] = started[-1].url
-            lines.append(started[-1].describe())
+        for variable, server_class, kind, folder in wanted:
+            if env.get(variable):
+                lines.append(f"{kind} from {variable} {_redact(env[variable])}")
+                continue
+            server = server_class(workdir=persist / folder if persist else None)
+            started.append(server)
+            server.start()
+            env[variable] = server.url
+            lines.append(server.describe())
         print(f"devstack: {'; '.join(lines)}", file=sys.stderr, flush=True)
 
         child = _spawn(argv, env)

@@ -56,20 +56,10 @@ class StockFigures:
         return "; ".join(found) or "no drift"
 
 
-def _active_units_expression():
+def _units_per_product(rows):
+    """The sum of `quantity` over `rows` of the outer query's product, 0 for none."""
     units = (
-        Reservation.objects.filter(product_id=OuterRef("pk"), status=Reservation.Status.ACTIVE)
-        .order_by()
-        .values("product_id")
-        .annotate(units=Sum("quantity"))
-        .values("units")
-    )
-    return Coalesce(Subquery(units, output_field=IntegerField()), Value(0))
-
-
-def _ledger_units_expression():
-    units = (
-        StockMovement.objects.filter(product_id=OuterRef("pk"))
+        rows.filter(product_id=OuterRef("pk"))
         .order_by()
         .values("product_id")
         .annotate(units=Sum("quantity"))
@@ -87,8 +77,10 @@ def stock_figures() -> list[StockFigures]:
     """
     rows = (
         Product.objects.annotate(
-            active_units=_active_units_expression(),
-            ledger_units=_ledger_units_expression(),
+            active_units=_units_per_product(
+                Reservation.objects.filter(status=Reservation.Status.ACTIVE)
+            ),
+            ledger_units=_units_per_product(StockMovement.objects.all()),
         )
         .values_list(
             "pk", "sku", "inventory__reserved", "active_units", "inventory__on_hand",
