@@ -33,6 +33,8 @@ ERROR_CODES = (
     "stale_on_hand",
     "invalid_idempotency_key",
     "idempotency_key_reused",
+    "payment_window_expired",
+    "order_cancelled",
     "request_too_large",
     "throttled",
     "not_authenticated",

@@ -17,7 +17,12 @@ from core.throttling import CartCreateThrottle, CartWriteThrottle
 from reservations import services as hold_services
 from reservations.errors import InvalidIdempotencyKey
 from reservations.models import Cart, Order
-from reservations.selectors import cart_get_for_token, cart_lines, products_with_availability
+from reservations.selectors import (
+    cart_get_for_token,
+    cart_lines,
+    order_get,
+    products_with_availability,
+)
 from reservations.serializers import (
     CartCreatedOutput,
     CartItemInput,
@@ -96,8 +101,7 @@ def _cart_response(request, cart: Cart, *, status_code=status.HTTP_200_OK, token
 
 
 def _order_data(order: Order) -> dict:
-    order = Order.objects.prefetch_related("lines").get(pk=order.pk)
-    return OrderOutput(order).data
+    return OrderOutput(order_get(order_id=order.pk)).data
 
 
 def _cart(request, cart_id: str) -> Cart:

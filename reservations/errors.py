@@ -88,3 +88,18 @@ class StaleOnHand(DomainError):
         "The stock changed since this figure was read; nothing was changed. "
         "Reload and apply the change to the current figure."
     )
+
+
+class PaymentWindowExpired(DomainError):
+    code = "payment_window_expired"
+    status = 409
+    default_detail = (
+        "The order's payment window has passed: its units are back in stock and it can no "
+        "longer be confirmed or cancelled."
+    )
+
+
+class OrderCancelled(DomainError):
+    code = "order_cancelled"
+    status = 409
+    default_detail = "The order was cancelled and cannot be confirmed."

@@ -37,11 +37,20 @@ class Cart(models.Model):
 
 
 class Order(models.Model):
-    """What a checkout sold. Never deleted: staff cancel it, which returns its units."""
+    """What a checkout sold, or holds for a payment. Never deleted: staff cancel it.
+
+    With a payment window (ORDER_PAYMENT_WINDOW_SECONDS) checkout makes it
+    `pending_payment`: its cart's lines stay active holds that expire at
+    `payment_expires_at`, so its units are free stock from that instant by the rule every
+    hold follows. Confirming sells them (`placed`); cancelling gives them back; the
+    release task marks a pending order whose deadline passed `expired`.
+    """
 
     class Status(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", "Pending payment"
         PLACED = "placed", "Placed"
         CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # One order per cart: a repeated or concurrent checkout finds this row.
@@ -50,11 +59,23 @@ class Order(models.Model):
     total = models.DecimalField(max_digits=ORDER_TOTAL_DIGITS, decimal_places=2)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set while it is pending: the instant its units are free stock again.
+    payment_expires_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "store_order"
         ordering = ["-created_at"]
+        indexes = [
+            # The release task's and monitoring's "pending past its deadline".
+            models.Index(
+                fields=["payment_expires_at"],
+                condition=Q(status="pending_payment"),
+                name="order_pending_deadline",
+            ),
+        ]
 
     def __str__(self) -> str:
         return str(self.id)
@@ -158,6 +179,8 @@ class ReleaseRun(models.Model):
     released = models.PositiveIntegerField(default=0)
     units = models.PositiveIntegerField(default=0)
     batches = models.PositiveIntegerField(default=0)
+    # Pending orders whose payment deadline had passed, marked `expired` by this run.
+    orders_expired = models.PositiveIntegerField(default=0)
     # True when the run stopped at its time budget with expired holds left for the next run.
     more_left = models.BooleanField(default=False)
     error = models.TextField(blank=True)

@@ -12,11 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Case,
+    F,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Now
 
 from reservations.errors import CartNotFound
-from reservations.models import Cart, Reservation
+from reservations.models import Cart, Order, Reservation
 from reservations.tokens import token_matches
 from store.models import Inventory, Product
 
@@ -93,19 +103,19 @@ _CART_LINES_SQL = """
            CAST(p.price AS TEXT) AS product_price
     FROM reservations_reservation r
     JOIN store_product p ON p.id = r.product_id
-    WHERE r.cart_id = %s AND r.status IN (%s, %s)
+    WHERE r.cart_id = %s AND r.status = ANY(%s)
     ORDER BY r.product_id
 """
 
 
 def cart_lines(*, cart: Cart, consumed: bool = False) -> list[CartLine]:
     """A cart's lines with their products: its open lines (holds that are active or
-    expired), or with `consumed` the lines its checkout bought."""
+    expired), or with `consumed` the lines of its order: bought, or held for a payment
+    (active until the deadline, expired after it)."""
+    statuses = [Reservation.Status.ACTIVE, Reservation.Status.EXPIRED]
     if consumed:
-        statuses = (Reservation.Status.CONSUMED, Reservation.Status.CONSUMED)
-    else:
-        statuses = (Reservation.Status.ACTIVE, Reservation.Status.EXPIRED)
-    rows = Reservation.objects.raw(_CART_LINES_SQL, [cart.pk, *statuses])
+        statuses.append(Reservation.Status.CONSUMED)
+    rows = Reservation.objects.raw(_CART_LINES_SQL, [cart.pk, statuses])
     return [
         CartLine(
             product_id=row.product_id,
@@ -118,6 +128,26 @@ def cart_lines(*, cart: Cart, consumed: bool = False) -> list[CartLine]:
         )
         for row in rows
     ]
+
+
+def order_get(*, order_id) -> Order:
+    """Return the order with its lines and `shown_status`: what a caller sees, decided by
+    the database clock (a pending order is `expired` from its deadline on, before any run
+    marks it)."""
+    return (
+        Order.objects.prefetch_related("lines")
+        .annotate(
+            shown_status=Case(
+                When(
+                    status=Order.Status.PENDING_PAYMENT,
+                    payment_expires_at__lte=Now(),
+                    then=Value(Order.Status.EXPIRED.value),
+                ),
+                default=F("status"),
+            )
+        )
+        .get(pk=order_id)
+    )
 
 
 def line_status(line: Reservation, *, now: datetime) -> str:

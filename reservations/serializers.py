@@ -88,10 +88,19 @@ class OrderOutput(serializers.Serializer):
     cart_id = serializers.UUIDField()
     status = serializers.ChoiceField(
         choices=Order.Status.choices,
-        help_text="`placed`, or `cancelled` by staff (its units went back to stock).",
+        source="shown_status",
+        help_text="`placed`: sold. `pending_payment`: its units are held for the payment "
+        "until `payment_expires_at` (with ORDER_PAYMENT_WINDOW_SECONDS above 0); confirming "
+        "the payment makes it `placed`. `expired`: the deadline passed unpaid and its units "
+        "are free stock again. `cancelled`: its units went back to stock.",
     )
     total = serializers.DecimalField(max_digits=ORDER_TOTAL_DIGITS, decimal_places=2)
     created_at = serializers.DateTimeField()
+    payment_expires_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When an unpaid order's units go back to free stock; null when checkout "
+        "sold at once.",
+    )
     lines = OrderLineOutput(many=True)
 
 

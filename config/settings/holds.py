@@ -16,6 +16,12 @@ RESERVATION_MAX_CART_LIFETIME_SECONDS = env.int(
     "RESERVATION_MAX_CART_LIFETIME_SECONDS", default=7200
 )
 
+# --- Payment window ---------------------------------------------------------------------------
+# 0: checkout sells at once. Above 0: checkout makes an order `pending_payment` whose units
+# stay held this long for the payment; confirming sells them, and at the deadline they are
+# free stock again, like an expired hold.
+ORDER_PAYMENT_WINDOW_SECONDS = env.int("ORDER_PAYMENT_WINDOW_SECONDS", default=0)
+
 # --- Release task (Celery) ------------------------------------------------------------------
 RESERVATION_RELEASE_INTERVAL_SECONDS = env.int("RESERVATION_RELEASE_INTERVAL_SECONDS", default=60)
 RESERVATION_RELEASE_BATCH_SIZE = env.int("RESERVATION_RELEASE_BATCH_SIZE", default=1000)

@@ -3,7 +3,7 @@
 from reservations.services.carts import cart_create, cart_release
 from reservations.services.checkout import checkout
 from reservations.services.holds import hold_remove, hold_set
-from reservations.services.orders import order_cancel
+from reservations.services.orders import order_cancel, order_confirm
 from reservations.services.reclaim import expired_reclaim
 from reservations.services.stock import inventory_adjust, inventory_set, product_stock_set
 
@@ -17,5 +17,6 @@ __all__ = [
     "inventory_adjust",
     "inventory_set",
     "order_cancel",
+    "order_confirm",
     "product_stock_set",
 ]

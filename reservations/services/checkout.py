@@ -1,13 +1,15 @@
 """Turn a cart's holds into an order, once."""
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
+from core.clock import db_now
 from reservations.errors import (
     CartClosed,
     CartEmpty,
@@ -34,6 +36,25 @@ def _consume_held(*, product_id: int, units: int) -> None:
     # else can have them, so they leave the shelf and the counter together.
     Inventory.objects.filter(pk=product_id).update(
         on_hand=F("on_hand") - units, reserved=F("reserved") - units
+    )
+
+
+def _order_pending(
+    *, cart: Cart, line_ids: list[int], window: int, now: datetime | None,
+    idempotency_key: str | None, total: Decimal,
+) -> Order:
+    """Hold every line for the payment: each is an active hold expiring at the deadline."""
+    now = now or db_now()
+    deadline = now + timedelta(seconds=window)
+    Reservation.objects.filter(pk__in=line_ids).update(
+        status=Reservation.Status.ACTIVE, expires_at=deadline, updated_at=now
+    )
+    return Order.objects.create(
+        cart=cart,
+        idempotency_key=idempotency_key,
+        total=total,
+        status=Order.Status.PENDING_PAYMENT,
+        payment_expires_at=deadline,
     )
 
 
@@ -76,17 +97,23 @@ def _checkout(
         if off_sale:
             raise ProductNotOnSale(lines=[asdict(s) for s in off_sale])
 
+        window = settings.ORDER_PAYMENT_WINDOW_SECONDS
+        pending = window > 0
         short: list[ShortLine] = []
         # Products are touched in ascending pk order, like every other writer.
         for line in lines:
             if line.status == Reservation.Status.ACTIVE:
-                _consume_held(product_id=line.product_id, units=line.quantity)
+                if not pending:
+                    _consume_held(product_id=line.product_id, units=line.quantity)
+                # Pending: the units stay in `reserved`, held for the payment.
                 continue
-            # The hold was reclaimed: buy the line from free stock, if there is enough.
+            # The hold was reclaimed: take the line from free stock, if there is enough,
+            # off the shelf now or into `reserved` for the payment.
             free = stock_take(
                 product_id=line.product_id,
                 units=line.quantity,
-                on_hand_delta=-line.quantity,
+                reserved_delta=line.quantity if pending else 0,
+                on_hand_delta=0 if pending else -line.quantity,
                 now=now,
             )
             if free is not None:
@@ -96,12 +123,27 @@ def _checkout(
         if short:
             raise CheckoutShort(lines=[asdict(s) for s in short])
 
-        stamp = now or Now()
-        Reservation.objects.filter(pk__in=[line.pk for line in lines]).update(
-            status=Reservation.Status.CONSUMED, updated_at=stamp
-        )
         total = sum((line.product.price * line.quantity for line in lines), Decimal("0"))
-        order = Order.objects.create(cart=cart, idempotency_key=idempotency_key, total=total)
+        line_ids = [line.pk for line in lines]
+        if pending:
+            order = _order_pending(
+                cart=cart, line_ids=line_ids, window=window, now=now,
+                idempotency_key=idempotency_key, total=total,
+            )
+        else:
+            stamp = now or Now()
+            Reservation.objects.filter(pk__in=line_ids).update(
+                status=Reservation.Status.CONSUMED, updated_at=stamp
+            )
+            order = Order.objects.create(cart=cart, idempotency_key=idempotency_key, total=total)
+            # The units left the shelf above; the ledger records them in this transaction.
+            stock_movements_record(
+                kind=StockMovement.Kind.SALE,
+                quantities=[(line.product_id, -line.quantity) for line in lines],
+                actor="checkout",
+                reference=str(order.pk),
+                now=now,
+            )
         OrderLine.objects.bulk_create(
             OrderLine(
                 order=order,
@@ -113,16 +155,8 @@ def _checkout(
             )
             for line in lines
         )
-        # The units left the shelf above; the ledger records them in the same transaction.
-        stock_movements_record(
-            kind=StockMovement.Kind.SALE,
-            quantities=[(line.product_id, -line.quantity) for line in lines],
-            actor="checkout",
-            reference=str(order.pk),
-            now=now,
-        )
         Cart.objects.filter(pk=cart.pk).update(
-            status=Cart.Status.CHECKED_OUT, expires_at=None, updated_at=stamp
+            status=Cart.Status.CHECKED_OUT, expires_at=None, updated_at=now or Now()
         )
         return order, True
 
@@ -136,6 +170,10 @@ def checkout(
     such line and nothing changes, whatever the state of its hold. Otherwise active lines
     are consumed; lines whose hold was reclaimed are bought from free stock if there is
     enough. Otherwise CheckoutShort lists every short line and nothing changes.
+
+    With ORDER_PAYMENT_WINDOW_SECONDS above 0 nothing is sold yet: the order is
+    `pending_payment` and every line stays (or becomes again) an active hold expiring at
+    its `payment_expires_at`; order_confirm sells them.
     A repeated or concurrent checkout of the cart returns the same order. Time is `now`,
     or the database clock.
     """

@@ -1,45 +1,170 @@
-"""Cancel an order: its units go back to stock through the ledger, exactly once."""
+"""Orders after checkout: confirm a payment, cancel, and expire unpaid ones.
+
+A pending order's units are its cart's active holds, expiring at the payment deadline, so
+the rule every hold follows makes them free stock at that instant. Confirm and cancel lock
+the order row first, then its holds: a reclaimer (a shopper, the release task) skips hold
+rows that are locked, and confirm only takes holds that are still live by its clock, so
+at the deadline exactly one of them gets the units.
+"""
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
-from reservations.models import Order
+from core.clock import db_now
+from reservations.errors import OrderCancelled, PaymentWindowExpired
+from reservations.models import Order, Reservation
 from store.models import Inventory, StockMovement
 from store.services import stock_movements_record
+
+
+def _live_holds(*, order: Order, now: datetime) -> list[Reservation]:
+    """Lock and return the pending order's holds; PaymentWindowExpired unless every one is
+    still live at `now`."""
+    if order.payment_expires_at is None or order.payment_expires_at <= now:
+        raise PaymentWindowExpired(status=Order.Status.EXPIRED)
+    holds = list(
+        Reservation.objects.select_for_update()
+        .filter(cart_id=order.cart_id, status=Reservation.Status.ACTIVE, expires_at__gt=now)
+        .order_by("product_id")
+    )
+    if len(holds) != order.lines.count():
+        # A reclaimer took one at the deadline before this call locked it.
+        raise PaymentWindowExpired(status=Order.Status.EXPIRED)
+    return holds
+
+
+def order_confirm(
+    *, order: Order, actor: str, now: datetime | None = None
+) -> tuple[Order, bool]:
+    """Confirm the payment of a pending order: its held units are sold. Return the order
+    and whether this call sold them.
+
+    Confirming an order that is already sold changes nothing. PaymentWindowExpired once its
+    deadline has passed (its units are free stock from then on, whether or not the release
+    task has run), OrderCancelled for a cancelled order; both change nothing. Each product's
+    units leave the shelf and the counter together, as a `sale` movement naming the order.
+    Time is `now`, or the database clock.
+    """
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status == Order.Status.PLACED:
+            return locked, False
+        if locked.status == Order.Status.CANCELLED:
+            raise OrderCancelled()
+        if locked.status == Order.Status.EXPIRED:
+            raise PaymentWindowExpired(status=Order.Status.EXPIRED)
+        now = now or db_now()
+        holds = _live_holds(order=locked, now=now)
+        for hold in holds:
+            Inventory.objects.filter(pk=hold.product_id).update(
+                on_hand=F("on_hand") - hold.quantity,
+                reserved=F("reserved") - hold.quantity,
+                updated_at=now,
+            )
+        Reservation.objects.filter(pk__in=[h.pk for h in holds]).update(
+            status=Reservation.Status.CONSUMED, updated_at=now
+        )
+        stock_movements_record(
+            kind=StockMovement.Kind.SALE,
+            quantities=[(h.product_id, -h.quantity) for h in holds],
+            actor=actor,
+            reference=str(locked.pk),
+            now=now,
+        )
+        Order.objects.filter(pk=locked.pk).update(status=Order.Status.PLACED, confirmed_at=now)
+        locked.refresh_from_db(fields=["status", "confirmed_at"])
+    return locked, True
+
+
+def _cancel_pending(*, order: Order, now: datetime) -> None:
+    for hold in _live_holds(order=order, now=now):
+        Inventory.objects.filter(pk=hold.product_id).update(
+            reserved=F("reserved") - hold.quantity, updated_at=now
+        )
+        Reservation.objects.filter(pk=hold.pk).update(
+            status=Reservation.Status.RELEASED, updated_at=now
+        )
+
+
+def _cancel_sold(*, order: Order, actor: str, reason: str, now: datetime | None) -> None:
+    lines = list(order.lines.order_by("product_id").values_list("product_id", "quantity"))
+    for product_id, quantity in lines:
+        Inventory.objects.filter(pk=product_id).update(
+            on_hand=F("on_hand") + quantity, updated_at=now or Now()
+        )
+    stock_movements_record(
+        kind=StockMovement.Kind.RETURN,
+        quantities=lines,
+        actor=actor,
+        reason=reason or "order cancelled",
+        reference=str(order.pk),
+        now=now,
+    )
 
 
 def order_cancel(
     *, order: Order, actor: str, reason: str = "", now: datetime | None = None
 ) -> tuple[Order, bool]:
-    """Cancel `order` and return its units to stock; return it and whether this call did.
+    """Cancel `order` and give its units back; return it and whether this call did.
 
-    The order row is locked first, so of two cancels at once one returns the units and the
-    other finds the order cancelled; repeating a cancel changes nothing. Products are
-    touched in ascending pk order, like every other stock write. Each product's units come
-    back as a `return` movement naming the order. Time is `now`, or the database clock.
+    A sold order's units return to the shelf as `return` movements naming the order; a
+    pending order's held units go back to free stock (nothing had left the shelf). Once a
+    pending order's deadline has passed its units are already free: PaymentWindowExpired,
+    nothing changes. The order row is locked first, so of two cancels at once one gives the
+    units back and the other finds the order cancelled; repeating a cancel changes nothing.
+    Products are touched in ascending pk order. Time is `now`, or the database clock.
     """
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status == Order.Status.CANCELLED:
             return locked, False
-        lines = list(locked.lines.order_by("product_id").values_list("product_id", "quantity"))
-        for product_id, quantity in lines:
-            Inventory.objects.filter(pk=product_id).update(
-                on_hand=F("on_hand") + quantity, updated_at=now or Now()
-            )
-        stock_movements_record(
-            kind=StockMovement.Kind.RETURN,
-            quantities=lines,
-            actor=actor,
-            reason=reason or "order cancelled",
-            reference=str(locked.pk),
-            now=now,
-        )
+        if locked.status == Order.Status.EXPIRED:
+            raise PaymentWindowExpired(status=Order.Status.EXPIRED)
+        if locked.status == Order.Status.PENDING_PAYMENT:
+            now = now or db_now()
+            _cancel_pending(order=locked, now=now)
+        else:
+            _cancel_sold(order=locked, actor=actor, reason=reason, now=now)
         Order.objects.filter(pk=locked.pk).update(
             status=Order.Status.CANCELLED, cancelled_at=now or Now()
         )
         locked.refresh_from_db(fields=["status", "cancelled_at"])
     return locked, True
+
+
+def pending_orders_expire(*, now: datetime | None = None, batch_size: int | None = None) -> int:
+    """Mark pending orders whose payment deadline has passed `expired`; return how many.
+
+    Housekeeping only: their units are free stock from the deadline on, and the release
+    task reclaims their holds like any expired hold. Rows a confirm or cancel is working on
+    are skipped (that call decides them). Time is `now`, or the database clock.
+    """
+    batch_size = batch_size or settings.RESERVATION_RELEASE_BATCH_SIZE
+    expired = 0
+    while True:
+        with transaction.atomic():
+            stamp = now or db_now()
+            ids = list(
+                Order.objects.select_for_update(skip_locked=True)
+                .filter(status=Order.Status.PENDING_PAYMENT, payment_expires_at__lte=stamp)
+                .order_by("payment_expires_at")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if ids:
+                Order.objects.filter(pk__in=ids).update(
+                    status=Order.Status.EXPIRED, expired_at=stamp
+                )
+        expired += len(ids)
+        if len(ids) < batch_size:
+            return expired
+
+
+def pending_orders_overdue(*, now: datetime | None = None) -> int:
+    """Count pending orders past their payment deadline that no run has marked yet."""
+    return Order.objects.filter(
+        status=Order.Status.PENDING_PAYMENT, payment_expires_at__lte=now or Now()
+    ).count()

@@ -16,6 +16,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from reservations.models import ReleaseRun, Reservation
+from reservations.services.orders import pending_orders_expire
 from reservations.services.reclaim import expired_reclaim_some
 from store.models import Inventory
 
@@ -127,6 +128,7 @@ def release_run(
     run = ReleaseRun.objects.create(task_id=task_id, started_at=timezone.now())
     try:
         result = expired_release(now=now, max_run_seconds=max_run_seconds)
+        orders_expired = pending_orders_expire(now=now)
     except BaseException as exc:
         try:
             ReleaseRun.objects.filter(pk=run.pk).update(
@@ -143,7 +145,11 @@ def release_run(
     run.finished_at = timezone.now()
     run.released, run.units, run.batches = result.released, result.units, result.batches
     run.more_left = result.more_left
+    run.orders_expired = orders_expired
     run.save(
-        update_fields=["status", "finished_at", "released", "units", "batches", "more_left"]
+        update_fields=[
+            "status", "finished_at", "released", "units", "batches", "more_left",
+            "orders_expired",
+        ]
     )
     return run
