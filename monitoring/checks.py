@@ -1,4 +1,5 @@
-"""What monitoring looks at: the expired backlog and the release task's heartbeat.
+"""What monitoring looks at: the expired backlog (holds, and unpaid orders past their
+deadline) and the release task's heartbeat.
 
 Pure reads; `monitoring.health` turns them into a report, `monitoring.tasks` and the
 request-path watchdog turn them into alerts, `monitoring.metrics` into gauges.
@@ -12,7 +13,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from monitoring.models import FirstStart
-from reservations.models import ReleaseRun, Reservation
+from reservations.models import Order, ReleaseRun, Reservation
 
 # The backlog count stops here: enough to be exact around any sane threshold, and the
 # health endpoint's cost stays bounded however large a dead scheduler's backlog grows.
@@ -38,21 +39,44 @@ def backlog_count(*, now: datetime | None = None, cap: int | None = BACKLOG_COUN
     return overdue.order_by().values("pk")[:cap].count()
 
 
+def overdue_orders_count(
+    *, now: datetime | None = None, cap: int | None = BACKLOG_COUNT_CAP
+) -> int:
+    """Count orders still `pending_payment` more than the grace period past their payment
+    deadline (at most `cap`): orders the release task should have marked `expired`."""
+    now = now or timezone.now()
+    overdue = Order.objects.filter(
+        status=Order.Status.PENDING_PAYMENT, payment_expires_at__lte=now - backlog_grace()
+    )
+    if cap is None:
+        return overdue.count()
+    return overdue.order_by().values("pk")[:cap].count()
+
+
 @dataclass(frozen=True)
 class Backlog:
     """The expired backlog against its alert threshold: the one place that judges it."""
 
     expired_holds: int
+    expired_orders: int
     threshold: int
     grace_seconds: int
 
     @property
     def over(self) -> bool:
-        return self.expired_holds > self.threshold
+        return max(self.expired_holds, self.expired_orders) > self.threshold
+
+    def summary(self) -> str:
+        """The backlog in words, for alerts and the health report."""
+        text = f"{self.expired_holds} expired holds"
+        if self.expired_orders:
+            text += f" and {self.expired_orders} unpaid orders past their deadline"
+        return text
 
     def as_dict(self) -> dict:
         return {
             "expired_holds": self.expired_holds,
+            "expired_orders": self.expired_orders,
             "threshold": self.threshold,
             "grace_seconds": self.grace_seconds,
         }
@@ -62,6 +86,7 @@ def backlog_get(*, now: datetime | None = None) -> Backlog:
     """Count the expired backlog (see `backlog_count`) and judge it against the threshold."""
     return Backlog(
         expired_holds=backlog_count(now=now),
+        expired_orders=overdue_orders_count(now=now),
         threshold=settings.RESERVATION_BACKLOG_ALERT_THRESHOLD,
         grace_seconds=settings.RESERVATION_BACKLOG_GRACE_SECONDS,
     )

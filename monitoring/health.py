@@ -70,7 +70,8 @@ def _reasons(checks: dict) -> list[str]:
     backlog = checks.get("backlog")
     if backlog and not backlog["ok"]:
         reasons.append(
-            f"{backlog['expired_holds']} expired holds waiting more than "
+            f"{backlog['expired_holds']} expired holds and {backlog['expired_orders']} unpaid "
+            f"orders past their deadline waiting more than "
             f"{backlog['grace_seconds']} s for release (threshold {backlog['threshold']})"
         )
     release = checks.get("release_job")

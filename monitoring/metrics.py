@@ -22,7 +22,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitoring.checks import backlog_count, heartbeat_get, hold_figures
+from monitoring.checks import backlog_count, heartbeat_get, hold_figures, overdue_orders_count
 from monitoring.models import Alert
 from reservations.models import ReleaseRun
 
@@ -86,6 +86,12 @@ class DatabaseCollector(Collector):
             "work the release task should have done.",
             value=backlog_count(now=now, cap=None),
         )
+        overdue_orders = GaugeMetricFamily(
+            "stockhold_expired_backlog_orders",
+            "Orders pending payment longer than RESERVATION_BACKLOG_GRACE_SECONDS past their "
+            "deadline: orders the release task should have marked expired.",
+            value=overdue_orders_count(now=now, cap=None),
+        )
         figures = hold_figures(now=now)
         active = GaugeMetricFamily(
             "stockhold_active_holds",
@@ -97,7 +103,7 @@ class DatabaseCollector(Collector):
             "Units in holds in status active, live or expired.",
             value=figures["held_units"],
         )
-        families = [backlog, active, units]
+        families = [backlog, overdue_orders, active, units]
 
         heartbeat = heartbeat_get(now=now)
         # Absent, not NaN, while no run has ever succeeded: absent() can alert on that,

@@ -31,6 +31,10 @@ class BacklogCheckOutput(serializers.Serializer):
     expired_holds = serializers.IntegerField(
         help_text="Active holds expired more than `grace_seconds` ago."
     )
+    expired_orders = serializers.IntegerField(
+        help_text="Orders still `pending_payment` more than `grace_seconds` past their "
+        "payment deadline (their units are free stock already)."
+    )
     threshold = serializers.IntegerField()
     grace_seconds = serializers.IntegerField()
 

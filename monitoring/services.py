@@ -36,7 +36,7 @@ def backlog_alert_check(*, now: datetime | None = None) -> int:
         alert_send(
             key=BACKLOG_KEY,
             title="expired hold backlog over threshold",
-            message=f"{backlog.expired_holds} expired holds have waited more than "
+            message=f"{backlog.summary()} have waited more than "
             f"{backlog.grace_seconds} s for release (threshold {backlog.threshold}). "
             "Stock is still right; the release job is falling behind.",
             severity="warning",
@@ -47,7 +47,7 @@ def backlog_alert_check(*, now: datetime | None = None) -> int:
         alert_resolve(
             key=BACKLOG_KEY,
             title="expired hold backlog recovered",
-            message=f"{backlog.expired_holds} expired holds waiting for release "
+            message=f"{backlog.summary()} waiting for release "
             f"(threshold {backlog.threshold}).",
             context=backlog.as_dict(),
             now=now,

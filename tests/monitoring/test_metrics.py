@@ -134,6 +134,7 @@ def test_domain_metrics_carry_the_database_figures(client, clock, monitoring_set
     }
     assert domain == {
         ("stockhold_expired_backlog_holds", ()): 3,
+        ("stockhold_expired_backlog_orders", ()): 0,
         ("stockhold_active_holds", ()): 6,
         ("stockhold_held_units", ()): 1 + 2 + 3 + 7 + 4 + 5,
         ("stockhold_release_seconds_since_success", ()): 45.0,
@@ -186,9 +187,9 @@ def test_collector_queries_do_not_grow_with_the_data(
                              delivered=True)
         ReleaseRun.objects.create(started_at=clock.current, status=ReleaseRun.Status.FAILED)
 
-    # backlog 1, hold figures 1, heartbeat 3 and the first start (no run succeeded yet),
-    # release runs 1, alerts 1.
-    with django_assert_num_queries(8):
+    # backlog of holds 1 and of unpaid orders 1, hold figures 1, heartbeat 3 and the first
+    # start (no run succeeded yet), release runs 1, alerts 1.
+    with django_assert_num_queries(9):
         families = list(DatabaseCollector().collect())
 
     alerts = next(f for f in families if f.name == "stockhold_alerts_sent")
@@ -212,6 +213,7 @@ def test_database_failure_during_scrape_still_answers_with_request_metrics(clien
     names = {name for name, _ in samples}
     for absent in (
         "stockhold_expired_backlog_holds",
+        "stockhold_expired_backlog_orders",
         "stockhold_active_holds",
         "stockhold_held_units",
         "stockhold_release_runs_total",

@@ -259,3 +259,23 @@ def test_a_pending_order_past_its_deadline_shows_expired_before_any_run(window, 
     shown = api.get(f"/api/v1/carts/{cart.pk}/", HTTP_X_CART_TOKEN=cart.token).json()
     assert [i["status"] for i in shown["items"]] == ["expired"]
     assert api.get(f"/api/v1/products/{product.pk}/").json()["available"] == 5
+
+
+def test_monitoring_counts_unpaid_orders_past_their_deadline(window, settings, client, now):
+    from monitoring.checks import backlog_get
+
+    settings.RESERVATION_BACKLOG_ALERT_THRESHOLD = 1
+    products = [ProductFactory(on_hand=5) for _ in range(2)]
+    for product in products:
+        cart = CartFactory()
+        hold_set(cart=cart, product=product, quantity=1, now=now)
+        checkout(cart=cart, now=now)
+    overdue = now + timedelta(seconds=WINDOW + settings.RESERVATION_BACKLOG_GRACE_SECONDS + 1)
+    backlog = backlog_get(now=overdue)
+    assert (backlog.expired_holds, backlog.expired_orders, backlog.over) == (2, 2, True)
+    assert "2 unpaid orders past their deadline" in backlog.summary()
+    metrics = client.get("/metrics").content.decode()
+    assert "stockhold_expired_backlog_orders 2.0" in metrics
+    release_run(now=overdue)
+    backlog = backlog_get(now=overdue)
+    assert (backlog.expired_holds, backlog.expired_orders, backlog.over) == (0, 0, False)
