@@ -5,7 +5,7 @@ movements, and changes stock by a movement."""
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
@@ -18,7 +18,13 @@ from core.admin import ReadOnlyAdmin
 from core.errors import DomainError
 from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
 from reservations.selectors import line_status, products_with_availability
-from reservations.services import cart_release, inventory_adjust, inventory_set, order_cancel
+from reservations.services import (
+    cart_release,
+    inventory_adjust,
+    inventory_set,
+    order_cancel,
+    order_confirm,
+)
 from store.limits import MAX_STOCK
 from store.models import Inventory, Product, StockMovement
 from store.services import inventory_open
@@ -190,25 +196,45 @@ class OrderLineInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["id", "cart", "status", "total", "units", "idempotency_key", "created_at"]
+    list_display = [
+        "id", "cart", "status", "total", "units", "payment_expires_at", "idempotency_key",
+        "created_at",
+    ]
     list_filter = ["status"]
     search_fields = ["id", "cart__id", "idempotency_key"]
     readonly_fields = [
-        "id", "cart", "status", "idempotency_key", "total", "created_at", "cancelled_at"
+        "id", "cart", "status", "idempotency_key", "total", "created_at", "payment_expires_at",
+        "confirmed_at", "cancelled_at", "expired_at",
     ]
     inlines = [OrderLineInline]
     date_hierarchy = "created_at"
-    actions = ["cancel_orders"]
+    actions = ["confirm_orders", "cancel_orders"]
+
+    def _each(self, request, queryset, service, verb: str) -> None:
+        actor = f"staff:{request.user.get_username()}"
+        done = unchanged = 0
+        refused: list[str] = []
+        for order in queryset.order_by("created_at"):
+            try:
+                changed = service(order=order, actor=actor)[1]
+            except DomainError as error:
+                refused.append(f"{order.pk}: {error.detail}")
+                continue
+            done += changed
+            unchanged += not changed
+        self.message_user(
+            request, f"{verb} {done} orders; {unchanged} were {verb.lower()} already."
+        )
+        for line in refused:
+            self.message_user(request, f"Not {verb.lower()}: {line}", level=messages.WARNING)
+
+    @admin.action(description="Confirm the payment of the selected pending orders (sell them)")
+    def confirm_orders(self, request, queryset):
+        self._each(request, queryset, order_confirm, "Confirmed")
 
     @admin.action(description="Cancel the selected orders and return their units to stock")
     def cancel_orders(self, request, queryset):
-        actor = f"staff:{request.user.get_username()}"
-        cancelled = sum(order_cancel(order=order, actor=actor)[1] for order in queryset)
-        already = queryset.count() - cancelled
-        self.message_user(
-            request,
-            f"Cancelled {cancelled} orders; {already} were cancelled already.",
-        )
+        self._each(request, queryset, order_cancel, "Cancelled")
 
     def has_delete_permission(self, request, obj=None):
         # An order is the record of a sale: cancel it (units back, through the ledger).

@@ -279,3 +279,43 @@ def test_monitoring_counts_unpaid_orders_past_their_deadline(window, settings, c
     release_run(now=overdue)
     backlog = backlog_get(now=overdue)
     assert (backlog.expired_holds, backlog.expired_orders, backlog.over) == (0, 0, False)
+
+
+def test_staff_confirm_and_cancel_pending_orders_in_the_admin(window, staff_client, now):
+    product = ProductFactory(on_hand=5)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=2)
+    order, _ = checkout(cart=cart)  # on the database clock: pending for 15 minutes
+    expired_order = _pending_order_past_deadline(now)
+
+    def act(action, *orders):
+        return staff_client.post(
+            "/admin/reservations/order/",
+            {"action": action, "_selected_action": [str(o.pk) for o in orders]},
+            follow=True,
+        )
+
+    answer = act("confirm_orders", order, expired_order)
+    text = answer.content.decode()
+    assert answer.status_code == 200
+    assert "Confirmed 1 orders; 0 were confirmed already." in text
+    assert f"Not confirmed: {expired_order.pk}" in text
+    order.refresh_from_db()
+    assert order.status == Order.Status.PLACED
+    assert StockMovement.objects.filter(kind="sale", actor="staff:staff").count() == 1
+    answer = act("cancel_orders", order, expired_order)
+    text = answer.content.decode()
+    assert "Cancelled 1 orders; 0 were cancelled already." in text
+    assert f"Not cancelled: {expired_order.pk}" in text
+    assert StockMovement.objects.filter(kind="return", actor="staff:staff").count() == 1
+    page = staff_client.get(f"/admin/reservations/order/{order.pk}/change/")
+    assert page.status_code == 200 and b"Payment expires at" in page.content
+    assert_counters_exact()
+
+
+def _pending_order_past_deadline(now) -> Order:
+    product = ProductFactory(on_hand=3)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=1, now=now - timedelta(seconds=WINDOW * 2))
+    order, _ = checkout(cart=cart, now=now - timedelta(seconds=WINDOW * 2))
+    return order
