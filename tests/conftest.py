@@ -132,8 +132,8 @@ class Clock:
 
     Two clocks: `django.utils.timezone.now` (monitoring and display), frozen here, and the
     database's, which decides expiry and cannot be moved. `advance(s)` moves the first and
-    ages every stored hold and cart instant by `s` instead of moving the second, which is
-    the same to every comparison the database makes.
+    ages every stored hold, cart and order instant by `s` instead of moving the second,
+    which is the same to every comparison the database makes.
     """
 
     def __init__(self, start: datetime) -> None:
@@ -157,6 +157,11 @@ class Clock:
                 "UPDATE store_cart SET expires_at = expires_at - %s,"
                 " created_at = created_at - %s, updated_at = updated_at - %s",
                 [shift] * 3,
+            )
+            cursor.execute(
+                "UPDATE store_order SET payment_expires_at = payment_expires_at - %s,"
+                " created_at = created_at - %s",
+                [shift] * 2,
             )
         return self.current
 

@@ -42,16 +42,25 @@ inv = Inventory.objects.get(product=p)
 active = Reservation.objects.filter(product=p, status="active").aggregate(u=Sum("quantity"))["u"]
 used = Reservation.objects.filter(product=p, status="consumed")
 consumed = used.aggregate(u=Sum("quantity"))["u"]
-sold = OrderLine.objects.filter(product=p).aggregate(u=Sum("quantity"))["u"]
+lines = OrderLine.objects.filter(product=p)
+sold = lines.filter(order__status="placed").aggregate(u=Sum("quantity"))["u"]
+pending = lines.filter(order__status="pending_payment").aggregate(u=Sum("quantity"))["u"]
+# A sold order's lines are its cart's consumed holds; a pending one's its active holds.
+held_as = {"placed": "consumed", "pending_payment": "active"}
 bad_orders = [
     str(o.pk) for o in Order.objects.prefetch_related("lines")
-    if sum(line.quantity for line in o.lines.all())
-    != (Reservation.objects.filter(cart_id=o.cart_id, status="consumed")
+    if o.status not in held_as
+    or sum(line.quantity for line in o.lines.all())
+    != (Reservation.objects.filter(cart_id=o.cart_id, status=held_as[o.status])
         .aggregate(u=Sum("quantity"))["u"] or 0)
 ]
 print(json.dumps({
     "on_hand": inv.on_hand, "reserved": inv.reserved, "active": active or 0,
-    "consumed": consumed or 0, "sold": sold or 0, "orders": Order.objects.count(),
+    "consumed": consumed or 0, "sold": sold or 0, "pending": pending or 0,
+    "active_in_open_carts": Reservation.objects.filter(
+        product=p, status="active", cart__status="open").aggregate(u=Sum("quantity"))["u"] or 0,
+    "statuses": sorted(set(Order.objects.values_list("status", flat=True))),
+    "orders": Order.objects.count(),
     "order_carts": [str(c) for c in Order.objects.values_list("cart_id", flat=True)],
     "consumed_without_order": Reservation.objects.filter(status="consumed")
         .exclude(cart__order__isnull=False).count(),
@@ -107,8 +116,12 @@ class Shoppers:
             return [a for a in self.answers if a[0] >= moment]
 
 
-def test_postgres_restart_under_shoppers(tmp_path, postgres):
+@pytest.mark.parametrize("window", [0, 900], ids=["sold-at-checkout", "payment-window"])
+def test_postgres_restart_under_shoppers(tmp_path, postgres, window):
+    """With a payment window, checkout holds the units for the payment instead of selling
+    them; either way nothing is lost or counted twice across the restart."""
     env = celery_processes.process_env(
+        ORDER_PAYMENT_WINDOW_SECONDS=str(window),
         DATABASE_URL=postgres.url,
         ALLOWED_HOSTS="127.0.0.1",
         SECRET_KEY="postgres-restart-fault-test-secret-key-long-enough-for-production",
@@ -158,9 +171,12 @@ def test_postgres_restart_under_shoppers(tmp_path, postgres):
     assert all(a[2] in (200, 201) for a in after), sorted({a[2] for a in after})
 
     audit = json.loads(_manage(env, "shell", "-c", AUDIT).strip().splitlines()[-1])
-    # Every unit is either on the shelf or sold; `reserved` is exactly the active holds.
+    # Every unit is either on the shelf or sold; `reserved` is exactly the active holds:
+    # the open carts' and the pending orders'.
     assert audit["on_hand"] + audit["sold"] == ON_HAND, audit
     assert audit["reserved"] == audit["active"], audit
+    assert audit["active"] == audit["active_in_open_carts"] + audit["pending"], audit
+    assert audit["statuses"] == (["pending_payment"] if window else ["placed"]), audit
     assert audit["consumed"] == audit["sold"], audit
     assert audit["consumed_without_order"] == 0 and audit["bad_orders"] == [], audit
     # A checkout answered 201 made its order; one that never made an order took no stock.

@@ -100,3 +100,46 @@ def test_a_day_without_the_scheduler(settings, clock, api, webhook):
         ("reservation_backlog", "recovery"),
     ]
     assert len(webhook.sent()) == 4
+
+
+def test_unpaid_orders_through_a_day_without_the_scheduler(settings, clock, api, webhook):
+    """Checkout holds units for the payment; with nobody releasing, the deadline alone gives
+    them back, and the first run afterwards marks the orders expired."""
+    from reservations.errors import PaymentWindowExpired
+    from reservations.models import Order
+    from reservations.services import checkout, order_confirm
+
+    settings.ORDER_PAYMENT_WINDOW_SECONDS = 900
+    settings.RESERVATION_BACKLOG_ALERT_THRESHOLD = 3
+    assert release_run().status == ReleaseRun.Status.SUCCEEDED
+    product = product_create(sku="DAY-PAY", name="Pay", price=5, on_hand=10)
+    orders = []
+    for _ in range(5):
+        cart = Cart.objects.create(token_hash="z" * 64)
+        hold_set(cart=cart, product=product, quantity=2)
+        orders.append(checkout(cart=cart)[0])
+    assert {o.status for o in orders} == {Order.Status.PENDING_PAYMENT}
+    assert api.get(f"/api/v1/products/{product.pk}/").json()["available"] == 0
+
+    clock.advance(24 * 3600)
+    assert api.get(f"/api/v1/products/{product.pk}/").json()["available"] == 10
+    with pytest.raises(PaymentWindowExpired):
+        order_confirm(order=orders[0], actor="psp")
+    cart = api.post("/api/v1/carts/").json()
+    response = api.put(
+        f"/api/v1/carts/{cart['id']}/items/{product.pk}/",
+        {"quantity": 10},
+        format="json",
+        HTTP_X_CART_TOKEN=cart["token"],
+    )
+    assert response.status_code == 200, response.content
+    assert _counters_exact()
+    health_alerts_run(now=clock())
+    assert ("reservation_backlog", "problem") in webhook.sent()
+    assert any("5 unpaid orders" in body["text"] for body in webhook.received)
+
+    run = release_run()
+    # The shopper's hold reclaimed the orders' holds already; the run marks the orders.
+    assert (run.released, run.orders_expired) == (0, 5)
+    assert set(Order.objects.values_list("status", flat=True)) == {Order.Status.EXPIRED}
+    assert _counters_exact()
