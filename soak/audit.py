@@ -5,7 +5,7 @@ function of them (and of what the shoppers, the restocker and the watch saw), so
 state fed to it by hand fails it.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
@@ -17,10 +17,21 @@ class ProductFigures:
     on_hand: int
     reserved: int
     active_units: int  # units in holds with status `active`, expired or not
-    consumed_units: int  # units in holds a checkout consumed
-    sold: int  # units in order lines
+    consumed_units: int  # units in holds a checkout or a payment consumed
+    sold: int  # units in lines of sold (`placed`) orders
     received: int  # the restocker's ledger: initial stock + accepted changes
     ledger_units: int  # sum of the product's stock movements (the ledger in the database)
+
+
+# Where an order's units are, by its status: the statuses of its cart's holds that carry
+# them. A sold order consumed them; a pending one holds them; an expired one's holds ran
+# out (reclaimed or not yet); a pending order cancelled gave them back.
+HOLDS_OF_ORDER = {
+    "placed": ("consumed",),
+    "pending_payment": ("active",),
+    "expired": ("active", "expired"),
+    "cancelled": ("released",),
+}
 
 
 @dataclass(frozen=True)
@@ -30,8 +41,10 @@ class OrderFigures:
     cart_status: str
     total: Decimal
     lines_total: Decimal
-    lines: dict[int, int]  # product id -> units sold
-    consumed: dict[int, int]  # product id -> units of the cart's consumed holds
+    lines: dict[int, int]  # product id -> units ordered
+    holds: dict[int, int]  # product id -> units of the cart's holds in HOLDS_OF_ORDER[status]
+    status: str = "placed"
+    consumed: dict[int, int] = field(default_factory=dict)  # units of consumed holds
 
 
 @dataclass
@@ -63,6 +76,9 @@ class Evidence:
     # After the last hold expired and one more release run.
     drained_active_holds: int | None = None
     drained_reserved_units: int | None = None
+    drained_pending_orders: int | None = None
+    # ORDER_PAYMENT_WINDOW_SECONDS of the run: above 0, every way an order ends must occur.
+    payment_window_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,8 +161,13 @@ def _order_checks(e: Evidence) -> list[Check]:
     for order in e.orders:
         if order.cart_status != "checked_out":
             bad.append(f"order {order.order_id}: cart {order.cart_id} is {order.cart_status}")
-        if not order.lines or order.lines != order.consumed:
-            bad.append(f"order {order.order_id}: lines {order.lines}, consumed {order.consumed}")
+        if order.status not in HOLDS_OF_ORDER:
+            bad.append(f"order {order.order_id}: status {order.status}")
+        elif not order.lines or order.lines != order.holds:
+            bad.append(f"order {order.order_id} ({order.status}): lines {order.lines}, "
+                       f"holds {HOLDS_OF_ORDER[order.status]} {order.holds}")
+        if order.status != "placed" and order.consumed:
+            bad.append(f"order {order.order_id} ({order.status}): consumed {order.consumed}")
         if order.total != order.lines_total:
             bad.append(f"order {order.order_id}: total {order.total} != {order.lines_total}")
     if e.checked_out_carts_without_order:
@@ -167,6 +188,16 @@ def _order_checks(e: Evidence) -> list[Check]:
         "every checkout answer names the cart's one order", not wrong,
         _first(wrong) if wrong else f"{answered} answers for {len(e.orders_answered)} carts",
     ))
+    statuses = Counter(order.status for order in e.orders)
+    shown = ", ".join(f"{statuses[s]} {s}" for s in HOLDS_OF_ORDER)
+    if e.payment_window_seconds:
+        # Paid, cancelled and left to expire; some may still wait for their payment.
+        ended = all(statuses[s] for s in ("placed", "cancelled", "expired"))
+        checks.append(Check(
+            "orders paid, cancelled and expired; none pending after the drain",
+            ended and e.drained_pending_orders == 0,
+            f"{shown}; {e.drained_pending_orders} pending past their deadline after the drain",
+        ))
     return checks
 
 
@@ -261,7 +292,7 @@ def _per_product(queryset, key: str) -> dict[int, int]:
 def evidence_read(*, received: dict[int, int]) -> Evidence:
     """Read the stock, orders, release runs and reclaims in one REPEATABLE READ snapshot."""
     from django.db import connection, transaction
-    from django.db.models import Sum
+    from django.db.models import F, Sum
 
     from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
     from reservations.services.reconcile import stock_figures
@@ -273,7 +304,7 @@ def evidence_read(*, received: dict[int, int]) -> Evidence:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         holds = Reservation.objects.all()
         consumed = _per_product(holds.filter(status=Reservation.Status.CONSUMED), "product_id")
-        sold = _per_product(OrderLine.objects.all(), "product_id")
+        sold = _per_product(OrderLine.objects.filter(order__status="placed"), "product_id")
         # The counters beside their holds and ledger come from the project's own invariant check.
         products = [
             ProductFigures(
@@ -292,19 +323,33 @@ def evidence_read(*, received: dict[int, int]) -> Evidence:
         ):
             lines[str(order_id)][product_id] = quantity
             totals[str(order_id)] += line_total
-        used: dict[str, dict[int, int]] = defaultdict(dict)
-        for cart_id, product_id, quantity in holds.filter(
-            status=Reservation.Status.CONSUMED
-        ).values_list("cart_id", "product_id", "quantity"):
-            used[str(cart_id)][product_id] = quantity
+        # Units of each checked-out cart's holds, by status. A line released before
+        # checkout is left out: a cart has one open line per product, and checkout keeps
+        # every open line, so the released holds of an order are those released after it.
+        by_status: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+        for cart_id, product_id, quantity, status in holds.filter(
+            cart__status=Cart.Status.CHECKED_OUT
+        ).exclude(
+            status=Reservation.Status.RELEASED, updated_at__lt=F("cart__order__created_at")
+        ).values_list("cart_id", "product_id", "quantity", "status"):
+            by_status[str(cart_id)][status][product_id] = quantity
+        used = {cart: held["consumed"] for cart, held in by_status.items() if held["consumed"]}
+
+        def held_for(cart_id: str, status: str) -> dict[int, int]:
+            units: dict[int, int] = {}
+            for hold_status in HOLDS_OF_ORDER.get(status, ()):
+                units.update(by_status[cart_id].get(hold_status, {}))
+            return units
+
         orders = [
             OrderFigures(
-                order_id=str(order_id), cart_id=str(cart_id), cart_status=status, total=total,
-                lines_total=totals.get(str(order_id), Decimal("0")),
-                lines=lines.get(str(order_id), {}), consumed=used.get(str(cart_id), {}),
+                order_id=str(order_id), cart_id=str(cart_id), cart_status=cart_status,
+                total=total, lines_total=totals.get(str(order_id), Decimal("0")),
+                lines=lines.get(str(order_id), {}), holds=held_for(str(cart_id), status),
+                status=status, consumed=by_status[str(cart_id)].get("consumed", {}),
             )
-            for order_id, cart_id, status, total in Order.objects.values_list(
-                "id", "cart_id", "cart__status", "total"
+            for order_id, cart_id, cart_status, total, status in Order.objects.values_list(
+                "id", "cart_id", "cart__status", "total", "status"
             )
         ]
         carts_with_orders = {order.cart_id for order in orders}
@@ -334,16 +379,20 @@ def evidence_read(*, received: dict[int, int]) -> Evidence:
         )
 
 
-def drained_read() -> tuple[int, int]:
-    """(active holds, reserved units) over every product."""
+def drained_read() -> tuple[int, int, int]:
+    """(active holds, reserved units, pending orders past their deadline) over everything."""
     from django.db.models import Sum
+    from django.db.models.functions import Now
 
-    from reservations.models import Reservation
+    from reservations.models import Order, Reservation
     from store.models import Inventory
 
     return (
         Reservation.objects.filter(status=Reservation.Status.ACTIVE).count(),
         Inventory.objects.aggregate(units=Sum("reserved"))["units"] or 0,
+        Order.objects.filter(
+            status=Order.Status.PENDING_PAYMENT, payment_expires_at__lte=Now()
+        ).count(),
     )
 
 

@@ -273,7 +273,11 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
         release_wait(stack, after=expiry,
                      timeout=(expiry - timezone.now()).total_seconds()
                      + settings.release_interval_seconds * 4 + 60)
-        evidence.drained_active_holds, evidence.drained_reserved_units = audit.drained_read()
+        (
+            evidence.drained_active_holds,
+            evidence.drained_reserved_units,
+            evidence.drained_pending_orders,
+        ) = audit.drained_read()
         runs, _ = release_figures()
         stack.stop("beat")
         stack.stop("worker")

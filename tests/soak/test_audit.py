@@ -38,7 +38,7 @@ def _clean() -> Evidence:
         orders=[
             OrderFigures(order_id=ORDER, cart_id=CART, cart_status="checked_out",
                          total=Decimal("31.00"), lines_total=Decimal("31.00"),
-                         lines={1: 3, 2: 2}, consumed={1: 3, 2: 2}),
+                         lines={1: 3, 2: 2}, holds={1: 3, 2: 2}, consumed={1: 3, 2: 2}),
         ],
         answers={("cart_create", 201, ""): 1, ("hold_new", 200, ""): 2,
                  ("hold_new", 409, "insufficient_stock"): 1, ("checkout", 201, ""): 1},
@@ -72,6 +72,37 @@ def test_a_clean_soak_passes_every_check():
     assert [c.name for c in checks if not c.passed] == []
     assert passed(checks)
     assert len(checks) == 18
+
+
+def _with_payment_window(evidence: Evidence, statuses: list[str], drained: int = 0):
+    orders = [
+        dataclasses.replace(evidence.orders[0], order_id=f"order-{n}", status=status,
+                            consumed={} if status != "placed" else evidence.orders[0].consumed)
+        for n, status in enumerate(statuses)
+    ]
+    return dataclasses.replace(evidence, orders=orders, payment_window_seconds=15,
+                               drained_pending_orders=drained)
+
+
+def test_with_a_payment_window_every_way_an_order_ends_is_audited():
+    clean = _with_payment_window(
+        _clean(), ["placed", "cancelled", "expired", "pending_payment"]
+    )
+    checks = {check.name: check for check in audit(clean)}
+    ended = checks["orders paid, cancelled and expired; none pending after the drain"]
+    assert ended.passed and ended.detail.startswith("1 placed, 1 pending_payment, 1 expired")
+    assert len(checks) == 19
+
+    never_expired = _with_payment_window(_clean(), ["placed", "cancelled"])
+    assert "orders paid, cancelled and expired; none pending after the drain" in _failed(
+        never_expired
+    )
+    left_pending = _with_payment_window(
+        _clean(), ["placed", "cancelled", "expired"], drained=1
+    )
+    assert "orders paid, cancelled and expired; none pending after the drain" in _failed(
+        left_pending
+    )
 
 
 BROKEN = {
@@ -126,6 +157,14 @@ BROKEN = {
     ),
     "an order line the cart never held": (
         lambda e: _order(e, lines={1: 3, 2: 3}),
+        {"every order matches its checked-out cart"},
+    ),
+    "a pending order whose units are not held": (
+        lambda e: _order(e, status="pending_payment", holds={1: 3}, consumed={}),
+        {"every order matches its checked-out cart"},
+    ),
+    "an expired order whose units were sold": (
+        lambda e: _order(e, status="expired", holds={1: 3, 2: 2}),
         {"every order matches its checked-out cart"},
     ),
     "a checked-out cart without an order": (
@@ -240,3 +279,46 @@ def test_the_reclaim_log_names_the_process_that_moved_each_hold():
     expired_reclaim(product_id=product.pk, now=timezone.now())
 
     assert evidence_read(received={product.pk: 5}).reclaimed_holds == {"web": 1}
+
+
+@pytest.mark.django_db
+def test_evidence_read_finds_each_order_where_its_status_says(settings):
+    from datetime import timedelta
+
+    from reservations.models import Order, Reservation
+    from reservations.services import order_cancel, order_confirm
+    from reservations.services.release import release_run
+
+    settings.ORDER_PAYMENT_WINDOW_SECONDS = 60
+    reclaim_log_install()
+    product = product_create(sku="SOAK-PAY", name="Paid", price=Decimal("1.00"), on_hand=20)
+    orders = []
+    for quantity in (1, 2, 3, 4):
+        cart = CartFactory()
+        hold_set(cart=cart, product=product, quantity=5)  # released before checkout below
+        hold_set(cart=cart, product=product, quantity=0)
+        hold_set(cart=cart, product=product, quantity=quantity)
+        orders.append(checkout(cart=cart)[0])
+    order_confirm(order=orders[0], actor="psp")
+    order_cancel(order=orders[1], actor="psp")
+    Order.objects.filter(pk=orders[2].pk).update(
+        payment_expires_at=F("payment_expires_at") - timedelta(hours=1)
+    )
+    Reservation.objects.filter(cart_id=orders[2].cart_id, status="active").update(
+        expires_at=F("expires_at") - timedelta(hours=1)
+    )
+    release_run()
+
+    evidence = evidence_read(received={product.pk: 20})
+
+    seen = {o.order_id: (o.status, o.lines, o.holds) for o in evidence.orders}
+    assert seen == {
+        str(orders[0].pk): ("placed", {product.pk: 1}, {product.pk: 1}),
+        str(orders[1].pk): ("cancelled", {product.pk: 2}, {product.pk: 2}),
+        str(orders[2].pk): ("expired", {product.pk: 3}, {product.pk: 3}),
+        str(orders[3].pk): ("pending_payment", {product.pk: 4}, {product.pk: 4}),
+    }
+    (figures,) = evidence.products
+    assert (figures.on_hand, figures.reserved, figures.sold) == (19, 4, 1)
+    results = {c.name: c.passed for c in audit(evidence)}
+    assert [name for name in DATABASE_CHECKS if not results[name]] == []
