@@ -82,8 +82,26 @@ def traffic(tally: Tally, seconds: float) -> dict:
         "operations": operations,
         "minutes": minutes,
         "sessions": dict(tally.sessions),
+        "payments": dict(tally.payments),
         "unexpected_examples": tally.unexpected_examples,
     }
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()))
+
+
+def _payment_lines(document: dict) -> list[str]:
+    window = document["settings"].get("payment_window_seconds")
+    if not window:
+        return []
+    payments = document["traffic"].get("payments", {})
+    return [
+        f"- payment window {window} s: checkout makes pending orders; after each the shop's "
+        f"payment step ({_counts(payments)}): paid orders are confirmed and failed ones "
+        "cancelled through the back-office API, unpaid ones left to expire, and late "
+        "payments confirmed a second after the deadline (they must be refused).",
+    ]
 
 
 def machine(*, postgresql: str, redis: str) -> dict:
@@ -232,6 +250,7 @@ def markdown(document: dict) -> str:
         f"- sessions: {', '.join(f'{k} {n:,}' for k, n in sorted(t['sessions'].items()))} "
         "(buyers check out, sometimes twice at once or replayed; abandoners walk away; late "
         "shoppers come back after their holds expired; emptiers remove every line).",
+        *_payment_lines(document),
         "",
         "| operation | requests | p50 ms | p99 ms | max ms | answers |",
         "|---|---:|---:|---:|---:|---|",
@@ -258,7 +277,9 @@ def markdown(document: dict) -> str:
         f"- holds reclaimed by shoppers' writes: {r['reclaimed_by_shoppers']:,}; by staff "
         f"restocks: {r['reclaimed_by_staff']:,}.",
         f"- restocks through `inventory_set`: {_restocks(restocks)}.",
-        f"- {document['orders']:,} orders, {document['units_sold']:,} units sold.",
+        f"- {document['orders']:,} orders"
+        + (f" ({_counts(document['order_statuses'])})" if document.get("order_statuses") else "")
+        + f", {document['units_sold']:,} units sold.",
         "",
         "## Audit",
         "",

@@ -60,6 +60,8 @@ def arguments(argv) -> argparse.Namespace:
     parser.add_argument("--think", type=float, default=0.15,
                         help="most seconds a shopper waits between requests")
     parser.add_argument("--ttl", type=int, default=20, help="RESERVATION_TTL_SECONDS")
+    parser.add_argument("--payment-window", type=int, default=15,
+                        help="ORDER_PAYMENT_WINDOW_SECONDS (0: checkout sells at once)")
     parser.add_argument("--release-interval", type=int, default=5,
                         help="RESERVATION_RELEASE_INTERVAL_SECONDS")
     parser.add_argument("--restock-interval", type=float, default=0.5)
@@ -133,6 +135,13 @@ def catalogue(rng: random.Random) -> tuple[dict[int, int], tuple[int, ...], tupl
         received[product.pk] = WIDE_STOCK
         wide.append(product.pk)
     return received, tuple(hot), tuple(wide)
+
+
+def back_office_key() -> str:
+    """A back-office API key for the shop's payment step."""
+    from backoffice.services import api_key_create
+
+    return api_key_create(name="soak payments")[1]
 
 
 def release_figures() -> tuple[int, int]:
@@ -218,6 +227,7 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
     migrate()
     audit.reclaim_log_install()
     received, hot, wide = catalogue(rng)
+    api_key = back_office_key()
     postgresql, redis_version = versions(settings.redis_url)
     info = report.machine(postgresql=postgresql, redis=redis_version)
     # The shoppers are forked below; they never use Django's connections.
@@ -234,7 +244,8 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
         release_wait(stack, after=None, timeout=120)
 
         plan = Plan(port=settings.port, hot=hot, wide=wide, ttl_seconds=settings.ttl_seconds,
-                    think_seconds=args.think, epoch=time.time())
+                    think_seconds=args.think, epoch=time.time(),
+                    payment_window_seconds=settings.payment_window_seconds, api_key=api_key)
         crowd = Crowd(plan, shoppers=args.shoppers, processes=args.processes, seed=seed)
         crowd.start()
         began = time.monotonic()
@@ -276,7 +287,7 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
         (
             evidence.drained_active_holds,
             evidence.drained_reserved_units,
-            evidence.drained_pending_orders,
+            evidence.drained_order_statuses,
         ) = audit.drained_read()
         runs, _ = release_figures()
         stack.stop("beat")
@@ -292,6 +303,7 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
         connections.close_all()
 
     evidence_complete(evidence, tally, restocker, watch)
+    evidence.payment_window_seconds = settings.payment_window_seconds
     checks = audit.audit(evidence)
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return {
@@ -302,6 +314,7 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
             "seconds": args.seconds, "shoppers": args.shoppers, "processes": args.processes,
             "think_seconds": args.think, "ttl_seconds": settings.ttl_seconds,
             "release_interval_seconds": settings.release_interval_seconds,
+            "payment_window_seconds": settings.payment_window_seconds,
             "restock_interval_seconds": args.restock_interval,
             "web_concurrency": settings.web_concurrency,
             "worker_concurrency": settings.worker_concurrency, "seed": seed,
@@ -320,6 +333,7 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
         },
         "restocks": dict(restocker.figures),
         "orders": len(evidence.orders),
+        "order_statuses": evidence.drained_order_statuses,
         "units_sold": sum(p.sold for p in evidence.products),
         "checks": [check.__dict__ for check in checks],
         "machine": info,
@@ -342,6 +356,7 @@ def main(argv=None) -> int:
     settings = Settings(
         database_url=database_url, redis_url=redis_url, port=free_port(),
         ttl_seconds=args.ttl, release_interval_seconds=args.release_interval,
+        payment_window_seconds=args.payment_window,
         web_concurrency=args.web_concurrency, worker_concurrency=args.worker_concurrency,
     )
     django_setup(settings)

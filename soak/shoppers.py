@@ -19,6 +19,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 # Every operation a shopper (or the monitor) sends, and the answers it may get.
 EXPECTED: dict[str, set[tuple[int, str]]] = {
@@ -32,10 +33,18 @@ EXPECTED: dict[str, set[tuple[int, str]]] = {
     # 200: the other request of a double submit made the order first.
     "checkout": {(201, ""), (200, ""), (409, "insufficient_stock")},
     "checkout_replay": {(200, "")},
+    # The back office confirming or cancelling a payment; 409 once the deadline passed.
+    "order_confirm": {(200, ""), (409, "payment_window_expired")},
+    "order_cancel": {(200, ""), (409, "payment_window_expired")},
     "health": {(200, "")},
     "metrics": {(200, "")},
 }
 SESSION_KINDS = {"buyer": 0.45, "abandoner": 0.27, "late": 0.1, "emptier": 0.08, "browser": 0.1}
+# With a payment window, what happens to an order after checkout: the payment goes
+# through, fails (the shop cancels), is never made (the order expires), or comes too late.
+PAYMENTS = {"paid": 0.6, "cancelled": 0.15, "unpaid": 0.2, "too_late": 0.05}
+# A confirm sent this long before the deadline must succeed (the clocks are one machine's).
+_DEADLINE_MARGIN_SECONDS = 2.0
 HOT_SHARE = 0.35
 _WRONG_KEPT = 30
 _UNEXPECTED_KEPT = 30
@@ -52,6 +61,10 @@ class Plan:
     think_seconds: float = 0.15
     timeout_seconds: float = 60
     epoch: float = 0.0  # time.time() when the load began; answers are counted per minute
+    # Above 0: checkout answers pending orders, which the back office (with this key)
+    # confirms or cancels.
+    payment_window_seconds: float = 0.0
+    api_key: str = ""
 
 
 @dataclass
@@ -79,6 +92,7 @@ class Tally:
     minutes_5xx: Counter = field(default_factory=Counter)
     connection_errors: Counter = field(default_factory=Counter)  # (op, error) -> n
     sessions: Counter = field(default_factory=Counter)
+    payments: Counter = field(default_factory=Counter)
     # cart id -> every order id a checkout answer named for it
     orders_answered: dict[str, list[str]] = field(default_factory=dict)
     wrong: int = 0
@@ -117,6 +131,7 @@ class Tally:
         self.minutes_5xx.update(other.minutes_5xx)
         self.connection_errors.update(other.connection_errors)
         self.sessions.update(other.sessions)
+        self.payments.update(other.payments)
         for cart, orders in other.orders_answered.items():
             self.orders_answered.setdefault(cart, []).extend(orders)
         self.wrong += other.wrong
@@ -279,6 +294,8 @@ class Shopper:
             made = [a for a in answers if a is not None and a.status in (200, 201)]
             for answer in made:
                 self.order_seen(cart, lines, answer, "double submit")
+            if made:
+                self.payment(made[0].body)
             answer = next((a for a in answers if a is not None), None)
             if made or answer is None:
                 return
@@ -291,6 +308,8 @@ class Shopper:
                 self.order_seen(cart, lines, answer, "checkout")
             if answer.status == 201 and self.rng.random() < 0.3:
                 self.replay(cart, lines, path, key, answer)
+            if answer.status == 201:
+                self.payment(answer.body)
                 return
         if answer.status == 409 and answer.code == "insufficient_stock":
             self.expect_short("checkout", answer)
@@ -301,6 +320,47 @@ class Shopper:
             for line in body.get("lines", []):
                 self.hold(cart, lines, line["product_id"], 0)
             self.checkout(cart, lines, retry=False)
+
+    def back_office(self, op: str, order_id: str, action: str) -> Answer | None:
+        return self.call(
+            op, "POST", f"/api/v1/back-office/orders/{order_id}/{action}/",
+            headers={"Authorization": f"Bearer {self.plan.api_key}"},
+        )
+
+    def payment(self, order) -> None:
+        """What the shop's payment step does with a pending order."""
+        if not isinstance(order, dict) or order.get("status") != "pending_payment":
+            return
+        deadline = datetime.fromisoformat(order["payment_expires_at"]).timestamp()
+        outcome = self.rng.choices(list(PAYMENTS), weights=list(PAYMENTS.values()))[0]
+        self.tally.payments[outcome] += 1
+        if outcome == "unpaid":
+            return  # the units come back at the deadline, with no one asking
+        if outcome == "too_late":
+            if not self.pause(max(deadline - time.time(), 0) + 1.0):
+                return
+        elif not self.think():
+            return
+        op, action, status = {
+            "paid": ("order_confirm", "confirm", "placed"),
+            "too_late": ("order_confirm", "confirm", "placed"),
+            "cancelled": ("order_cancel", "cancel", "cancelled"),
+        }[outcome]
+        sent_at = time.time()
+        answer = self.back_office(op, order["id"], action)
+        if answer is None or self.blind:
+            return
+        body = answer.body if isinstance(answer.body, dict) else {}
+        if answer.status == 200 and (body.get("status") != status or outcome == "too_late"):
+            self.tally.wrong_answer(
+                f"{action} of {order['id']} ({outcome}): 200 with status {body.get('status')}"
+            )
+        early = deadline - sent_at > _DEADLINE_MARGIN_SECONDS
+        if answer.code == "payment_window_expired" and early and outcome != "too_late":
+            self.tally.wrong_answer(
+                f"{action} of {order['id']}: payment_window_expired "
+                f"{deadline - sent_at:.1f} s before the deadline"
+            )
 
     def replay(self, cart: dict, lines: dict[int, int], path: str, key: str,
                first: Answer) -> None:

@@ -43,6 +43,7 @@ class Settings:
     web_concurrency: int
     worker_concurrency: int
     monitoring_check_interval_seconds: int = 10
+    payment_window_seconds: int = 0
 
 
 def procfile_commands() -> dict[str, list[str]]:
@@ -73,6 +74,7 @@ def environment(settings: Settings, *, application_name: str) -> dict[str, str]:
         THROTTLE_CART_CREATE="100000000/min",
         THROTTLE_CART_WRITE="100000000/min",
         RESERVATION_TTL_SECONDS=str(settings.ttl_seconds),
+        ORDER_PAYMENT_WINDOW_SECONDS=str(settings.payment_window_seconds),
         RESERVATION_RELEASE_INTERVAL_SECONDS=str(settings.release_interval_seconds),
         MONITORING_CHECK_INTERVAL_SECONDS=str(settings.monitoring_check_interval_seconds),
         PORT=str(settings.port),

@@ -74,34 +74,26 @@ def test_a_clean_soak_passes_every_check():
     assert len(checks) == 18
 
 
-def _with_payment_window(evidence: Evidence, statuses: list[str], drained: int = 0):
-    orders = [
-        dataclasses.replace(evidence.orders[0], order_id=f"order-{n}", status=status,
-                            consumed={} if status != "placed" else evidence.orders[0].consumed)
-        for n, status in enumerate(statuses)
-    ]
-    return dataclasses.replace(evidence, orders=orders, payment_window_seconds=15,
-                               drained_pending_orders=drained)
+ENDED = "orders paid, cancelled and expired; none pending after the drain"
+
+
+def _with_payment_window(evidence: Evidence, **statuses: int) -> Evidence:
+    return dataclasses.replace(evidence, payment_window_seconds=15,
+                               drained_order_statuses=statuses)
 
 
 def test_with_a_payment_window_every_way_an_order_ends_is_audited():
-    clean = _with_payment_window(
-        _clean(), ["placed", "cancelled", "expired", "pending_payment"]
-    )
+    clean = _with_payment_window(_clean(), placed=3, cancelled=1, expired=2)
     checks = {check.name: check for check in audit(clean)}
-    ended = checks["orders paid, cancelled and expired; none pending after the drain"]
-    assert ended.passed and ended.detail.startswith("1 placed, 1 pending_payment, 1 expired")
+    assert checks[ENDED].passed, checks[ENDED].detail
+    assert checks[ENDED].detail == (
+        "after the drain: 3 placed, 0 pending_payment, 2 expired, 1 cancelled"
+    )
     assert len(checks) == 19
 
-    never_expired = _with_payment_window(_clean(), ["placed", "cancelled"])
-    assert "orders paid, cancelled and expired; none pending after the drain" in _failed(
-        never_expired
-    )
-    left_pending = _with_payment_window(
-        _clean(), ["placed", "cancelled", "expired"], drained=1
-    )
-    assert "orders paid, cancelled and expired; none pending after the drain" in _failed(
-        left_pending
+    assert ENDED in _failed(_with_payment_window(_clean(), placed=3, cancelled=1))
+    assert ENDED in _failed(
+        _with_payment_window(_clean(), placed=3, cancelled=1, expired=2, pending_payment=1)
     )
 
 
