@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from config.api_errors import api_not_found
 from monitoring.api import HealthApi, LivenessApi
@@ -29,6 +33,11 @@ urlpatterns = [
     path("api/v1/", include("reservations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api_docs/redoc.html"),
+        name="redoc",
+    ),
     path("metrics", metrics_view, name="metrics"),
     # Last: every other path under /api/ is a JSON 404 (no slash-appending redirect), counted
     # in the request metrics with the other unrouted requests.

@@ -29,6 +29,12 @@ SPECTACULAR_SETTINGS = {
     "and checkout that never oversells.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI (/api/docs/) and ReDoc (/api/redoc/) load their scripts, styles and icon
+    # from drf-spectacular-sidecar's static files (served by whitenoise), never from a CDN,
+    # so the docs work offline and behind a firewall.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several fields are named `status`; each set of values gets a name of its own.
     "ENUM_NAME_OVERRIDES": {
