@@ -19,11 +19,13 @@ from reservations.errors import InvalidIdempotencyKey
 from reservations.models import Cart, Order
 from reservations.selectors import cart_get_for_token, cart_lines, products_with_availability
 from reservations.serializers import (
+    PRODUCT_SKU_FILTER_MAX,
     CartCreatedOutput,
     CartItemInput,
     CartOutput,
     ErrorOutput,
     OrderOutput,
+    ProductListInput,
     ProductOutput,
 )
 from reservations.signals import cart_changed
@@ -104,17 +106,37 @@ def _cart(request, cart_id: str) -> Cart:
     return cart_get_for_token(cart_id=cart_id, token=request.headers.get("X-Cart-Token"))
 
 
+SKU_FILTER = OpenApiParameter(
+    "sku", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
+    description=f"Only the products with these SKUs, comma-separated (`TEE-BLK-M,MUG-LOGO`), at "
+    f"most {PRODUCT_SKU_FILTER_MAX}. SKUs of no product on sale are left out; an empty "
+    "list finds nothing.",
+)
+
+
 class ProductListApi(APIView):
     pagination_class = ProductPagination
 
     @extend_schema(
-        parameters=[RETRY_AFTER],
-        responses={200: ProductOutput(many=True), **UNAVAILABLE},
+        parameters=[SKU_FILTER, RETRY_AFTER],
+        responses={
+            200: ProductOutput(many=True),
+            400: _error(
+                f"`invalid_input`: `sku` names more than {PRODUCT_SKU_FILTER_MAX} SKUs or "
+                "holds a character no SKU has (NUL)."
+            ),
+            **UNAVAILABLE,
+        },
         operation_id="products_list",
     )
     def get(self, request):
+        query = ProductListInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        products = products_with_availability()
+        if "sku" in query.validated_data:
+            products = products.filter(sku__in=query.validated_data["sku"])
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(products_with_availability(), request, view=self)
+        page = paginator.paginate_queryset(products, request, view=self)
         return paginator.get_paginated_response(ProductOutput(page, many=True).data)
 
 
