@@ -7,6 +7,7 @@ from drf_spectacular.views import (
 )
 
 from config.api_errors import api_not_found
+from config.index import ApiIndexApi, site_index
 from monitoring.api import HealthApi, LivenessApi
 from monitoring.dashboard import dashboard_view, release_now_view
 from monitoring.metrics import metrics_view
@@ -16,6 +17,7 @@ handler404 = "config.api_errors.not_found"
 handler500 = "config.api_errors.server_error"
 
 urlpatterns = [
+    path("", site_index, name="index"),
     # Before the admin's own URLs, which would otherwise take admin/monitoring/<...>/.
     path(
         "admin/monitoring/dashboard/",
@@ -30,6 +32,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/health/", HealthApi.as_view(), name="health"),
     path("api/v1/health/live/", LivenessApi.as_view(), name="health-live"),
+    path("api/v1/", ApiIndexApi.as_view(), name="api-index"),
     path("api/v1/", include("reservations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
