@@ -68,6 +68,7 @@ def site_index(request: HttpRequest) -> HttpResponse:
         links = [(index["links"][key], text) for key, _, text in _LINKS]
         response = render(request, "index.html", {"name": index["name"], "links": links})
     else:
-        response = JsonResponse(index)
+        # Compact, like the API's own answers.
+        response = JsonResponse(index, json_dumps_params={"separators": (",", ":")})
     patch_vary_headers(response, ["Accept"])
     return response
