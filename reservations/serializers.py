@@ -11,9 +11,6 @@ from store.limits import LINE_TOTAL_DIGITS, ORDER_TOTAL_DIGITS
 # What a cart line's `status` can be: see reservations.selectors.CartLine.
 LINE_STATUSES = ("active", "expired", "consumed")
 
-# Most SKUs one product list may ask for (`?sku=A,B`): a page of a storefront, a cart.
-PRODUCT_SKU_FILTER_MAX = 100
-
 
 class StrictIntegerField(serializers.IntegerField):
     """An integer that must be a JSON integer: no strings, floats or booleans."""
@@ -30,18 +27,6 @@ class ProductOutput(serializers.Serializer):
     name = serializers.CharField()
     price = serializers.DecimalField(max_digits=12, decimal_places=2)
     available = serializers.IntegerField(help_text="Units a new hold can take right now.")
-
-
-class ProductListInput(serializers.Serializer):
-    """The product list's filter: `?sku=A,B`."""
-
-    sku = serializers.CharField(required=False, allow_blank=True)
-
-    def validate_sku(self, value: str) -> list[str]:
-        skus = list(dict.fromkeys(sku.strip() for sku in value.split(",") if sku.strip()))
-        if len(skus) > PRODUCT_SKU_FILTER_MAX:
-            raise serializers.ValidationError(f"At most {PRODUCT_SKU_FILTER_MAX} SKUs at once.")
-        return skus
 
 
 class CartItemInput(serializers.Serializer):

@@ -129,7 +129,7 @@ def _shelf() -> Shelf:
 def _browse(clients: Clients, shelf: Shelf) -> None:
     """The page shows the tee and the mug: list those two, with what is available."""
     page = clients.op("products", "products_list").sync(
-        client=clients.storefront(), sku="WALK-TEE,WALK-MUG"
+        client=clients.storefront(), sku=["WALK-TEE", "WALK-MUG"]
     )
     assert isinstance(page, clients.models.PaginatedProductOutputList)
     assert page.count == 2

@@ -15,11 +15,11 @@ _LINKS = {
 }
 
 
-def test_api_index_links_every_entry_point(client):
+def test_api_index_links_every_entry_point(client, settings):
     response = client.get("/api/v1/")
     assert (response.status_code, response["Content-Type"]) == (200, "application/json")
     body = response.json()
-    assert body["name"] == "stockhold storefront API"
+    assert body["name"] == settings.SPECTACULAR_SETTINGS["TITLE"]
     assert body["links"] == {key: "http://testserver" + path for key, path in _LINKS.items()}
 
 
