@@ -32,8 +32,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/health/", HealthApi.as_view(), name="health"),
     path("api/v1/health/live/", LivenessApi.as_view(), name="health-live"),
-    path("api/v1/", ApiIndexApi.as_view(), name="api-index"),
     path("api/v1/", include("reservations.urls")),
+    path("api/v1/", ApiIndexApi.as_view(), name="api-index"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path(
