@@ -1,8 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from config.api_errors import api_not_found
+from config.index import ApiIndexApi, site_index
 from monitoring.api import HealthApi, LivenessApi
 from monitoring.dashboard import dashboard_view, release_now_view
 from monitoring.metrics import metrics_view
@@ -12,6 +17,7 @@ handler404 = "config.api_errors.not_found"
 handler500 = "config.api_errors.server_error"
 
 urlpatterns = [
+    path("", site_index, name="index"),
     # Before the admin's own URLs, which would otherwise take admin/monitoring/<...>/.
     path(
         "admin/monitoring/dashboard/",
@@ -27,8 +33,14 @@ urlpatterns = [
     path("api/v1/health/", HealthApi.as_view(), name="health"),
     path("api/v1/health/live/", LivenessApi.as_view(), name="health-live"),
     path("api/v1/", include("reservations.urls")),
+    path("api/v1/", ApiIndexApi.as_view(), name="api-index"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api_docs/redoc.html"),
+        name="redoc",
+    ),
     path("metrics", metrics_view, name="metrics"),
     # Last: every other path under /api/ is a JSON 404 (no slash-appending redirect), counted
     # in the request metrics with the other unrouted requests.

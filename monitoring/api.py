@@ -16,7 +16,18 @@ class HealthApi(APIView):
         responses={
             200: OpenApiResponse(HealthOutput, description="Every check passed."),
             503: OpenApiResponse(HealthOutput, description="A check failed: see `reasons`."),
-        }
+        },
+        operation_id="health_get",
+        tags=["Health"],
+        summary="Health report",
+        description=(
+            "For uptime monitoring: `200` when every check passes, `503` when one fails, "
+            "with `reasons` and every check's figures: the database, the broker, the backlog "
+            "of expired holds waiting for release, and the release job's heartbeat. Each "
+            "process reuses its report for a few seconds, so polling every second is fine.\n\n"
+            "Do not route load balancer traffic on it: a stopped release job answers `503` "
+            "here while shoppers are still served correctly. Use `health_live_get`."
+        ),
     )
     def get(self, request):
         report = health_report()
@@ -36,7 +47,15 @@ class LivenessApi(APIView):
         responses={
             200: OpenApiResponse(LivenessOutput, description="The database answers."),
             503: OpenApiResponse(LivenessOutput, description="The database does not answer."),
-        }
+        },
+        operation_id="health_live_get",
+        tags=["Health"],
+        summary="Liveness",
+        description=(
+            "For load balancers: `200` while this web process answers and reaches the "
+            "database, so it can serve shoppers; `503` when the database does not answer. "
+            "Route traffic on this one."
+        ),
     )
     def get(self, request):
         database = database_check()

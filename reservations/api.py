@@ -46,16 +46,16 @@ PRODUCT_ID = OpenApiParameter(
     "product_id", OpenApiTypes.INT, OpenApiParameter.PATH,
     description="The product's id; an unknown or inactive one is `404 product_not_found`.",
 )
-CART_TOKEN = OpenApiParameter(
-    "X-Cart-Token", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
-    description="The token returned when the cart was created. A missing or wrong one is "
-    "`404 cart_not_found`, as if the cart did not exist.",
-)
+# The cart's token, sent as `X-Cart-Token`: the `CartToken` security scheme
+# (SPECTACULAR_SETTINGS["APPEND_COMPONENTS"]), rather than a header parameter, so Swagger UI
+# asks for it once, a generated client sends it from its authenticated client, and
+# schemathesis still generates and fuzzes it as a required header.
+CART_TOKEN_AUTH = [{"CartToken": []}]
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     pattern=IDEMPOTENCY_KEY_PATTERN,
-    description="Optional client key, 1 to 255 printable ASCII characters; a repeated "
-    "checkout returns the same order.",
+    description="Optional client key, 1 to 255 printable ASCII characters (a UUID will do), "
+    "kept with the checkout attempt and sent again on its retries.",
 )
 RETRY_AFTER = OpenApiParameter(
     "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, required=True,
@@ -78,6 +78,10 @@ UNAVAILABLE = {503: _error("`unavailable`: the database cannot be reached right 
 # Answered by the throttles (core/throttling.py), with Retry-After.
 THROTTLED = {429: _error("`throttled`: too many requests from this client.")}
 CART_NOT_FOUND = "`cart_not_found`: no such cart, or a missing or wrong `X-Cart-Token`"
+RETRY = (
+    "`429 throttled`, `503 unavailable`: wait `Retry-After` seconds, then send the same "
+    "request again."
+)
 
 
 class ProductPagination(LimitOffsetPagination):
@@ -108,17 +112,60 @@ def _cart(request, cart_id: str) -> Cart:
     return cart_get_for_token(cart_id=cart_id, token=request.headers.get("X-Cart-Token"))
 
 
+# Most SKUs one product list may name.
+MAX_SKUS_PER_QUERY = 1000
+SKU_FILTER = OpenApiParameter(
+    "sku", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True, explode=False,
+    description=f"Only the products with these SKUs, comma-separated (`?sku=A,B`; `?sku=A&sku=B` "
+    f"too), at most {MAX_SKUS_PER_QUERY}. Unknown SKUs and products not on sale are simply "
+    "not listed; an empty list finds nothing.",
+)
+
+
+def _skus(request) -> list[str]:
+    """Return the SKUs the product list is asked for, each once, in the order given.
+
+    Empty entries are dropped, and so are entries no SKU can be (a NUL cannot be stored).
+    """
+    values = request.query_params.getlist("sku")
+    skus = [sku for value in values for sku in value.split(",") if sku and "\x00" not in sku]
+    if len(skus) > MAX_SKUS_PER_QUERY:
+        message = f"At most {MAX_SKUS_PER_QUERY} SKUs can be asked for at once, not {len(skus)}."
+        raise InvalidInput(message, errors={"sku": [message]})
+    return list(dict.fromkeys(skus))
+
+
 class ProductListApi(APIView):
     pagination_class = ProductPagination
 
     @extend_schema(
-        parameters=[RETRY_AFTER],
-        responses={200: ProductOutput(many=True), **UNAVAILABLE},
+        parameters=[SKU_FILTER, RETRY_AFTER],
+        responses={
+            200: ProductOutput(many=True),
+            400: _error(f"`invalid_input`: more than {MAX_SKUS_PER_QUERY} SKUs in `sku`."),
+            **UNAVAILABLE,
+        },
         operation_id="products_list",
+        tags=["Products"],
+        summary="List the products on sale",
+        description=(
+            "Products on sale, in `id` order, each with `available`: the units a new hold can "
+            "take right now. A hold that has expired counts as free stock from that instant, "
+            "so `available` never waits for a clean-up job. It is a figure of the moment, not "
+            "a promise: only a hold (`cart_item_set`) secures stock.\n\n"
+            "Paginated: `limit` (at most 1000) and `offset`; follow `next` until it is "
+            "`null`. `sku=A,B` lists only those products, e.g. to refresh the ones a page or "
+            "a cart shows; SKUs of products not on sale are left out.\n\n"
+            "Errors: `400 invalid_input` for too many SKUs. `503 unavailable`: wait "
+            "`Retry-After` seconds, then ask again."
+        ),
     )
     def get(self, request):
+        products = products_with_availability()
+        if "sku" in request.query_params:
+            products = products.filter(sku__in=_skus(request))
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(products_with_availability(), request, view=self)
+        page = paginator.paginate_queryset(products, request, view=self)
         return paginator.get_paginated_response(ProductOutput(page, many=True).data)
 
 
@@ -130,6 +177,15 @@ class ProductDetailApi(APIView):
             404: _error("`product_not_found`: no such product, or it is not on sale."),
             **UNAVAILABLE,
         },
+        operation_id="product_get",
+        tags=["Products"],
+        summary="Get a product",
+        description=(
+            "One product on sale, with `available` as in `products_list`.\n\n"
+            "Errors: `404 product_not_found` when there is no such product or it is no longer "
+            "on sale (staff took it off sale): stop offering it. `503 unavailable`: wait "
+            "`Retry-After` seconds, then ask again."
+        ),
     )
     def get(self, request, product_id: str):
         product = product_get(product_id=product_id)
@@ -146,6 +202,19 @@ class CartCreateApi(APIView):
         request=None,
         parameters=[RETRY_AFTER],
         responses={201: CartCreatedOutput, **THROTTLED, **UNAVAILABLE},
+        operation_id="cart_create",
+        tags=["Carts"],
+        summary="Create a cart",
+        description=(
+            "Create an empty cart for one shopper and answer its `id` and its `token`.\n\n"
+            "The token is in this answer only: just its hash is stored, and it cannot be "
+            "asked for again. Send it as `X-Cart-Token` on every call about this cart. Keep "
+            "it like a password: on your server with the shopper's session, or in an "
+            "`HttpOnly`, `Secure` cookie scoped to your shop; never in a URL, a log or "
+            "`localStorage`. A lost token means a new cart (the old one's holds expire on "
+            "their own).\n\n"
+            "The cart holds nothing until `cart_item_set`. " + RETRY
+        ),
     )
     def post(self, request):
         cart, token = hold_services.cart_create()
@@ -154,8 +223,23 @@ class CartCreateApi(APIView):
 
 class CartDetailApi(APIView):
     @extend_schema(
-        parameters=[CART_ID, CART_TOKEN, RETRY_AFTER],
+        parameters=[CART_ID, RETRY_AFTER],
         responses={200: CartOutput, 404: _error(f"{CART_NOT_FOUND}."), **UNAVAILABLE},
+        auth=CART_TOKEN_AUTH,
+        operation_id="cart_get",
+        tags=["Carts"],
+        summary="Get a cart",
+        description=(
+            "The cart and its lines. Each line shows the units it holds, when its hold "
+            "expires (`expires_at`) and its `status`: `active` (held), `expired` (the hold ran "
+            "out: checkout will try to buy it from free stock, and setting its quantity "
+            "again holds it anew) or, after checkout, `consumed`. The cart's `expires_at` is "
+            "when its live holds run out; every change of the cart renews them. After "
+            "checkout the cart's `status` is `checked_out` and `order_id` names its order.\n\n"
+            "Errors: `404 cart_not_found`: no such cart, or a missing or wrong "
+            "`X-Cart-Token` (the two are not told apart, so cart ids cannot be probed): start "
+            "a new cart. `503 unavailable`: wait `Retry-After` seconds, then ask again."
+        ),
     )
     def get(self, request, cart_id: str):
         return _cart_response(request, _cart(request, cart_id))
@@ -165,8 +249,32 @@ class CartItemApi(APIView):
     throttle_classes = [CartWriteThrottle]
 
     @extend_schema(
-        parameters=[CART_ID, PRODUCT_ID, CART_TOKEN, RETRY_AFTER],
+        parameters=[CART_ID, PRODUCT_ID, RETRY_AFTER],
         request=CartItemInput,
+        auth=CART_TOKEN_AUTH,
+        operation_id="cart_item_set",
+        tags=["Carts"],
+        summary="Hold units of a product",
+        description=(
+            "Set how many units of the product the cart holds: the line's new quantity, not "
+            "an increment; `0` removes the line. Only the difference is taken from stock or "
+            "given back, and the cart's other live holds are renewed. The answer is the "
+            "whole cart. Setting a quantity is safe to repeat.\n\n"
+            "Errors, and what to do:\n\n"
+            "- `409 insufficient_stock`: not enough free stock. `available` is the most this "
+            "cart could hold of it right now, its own units included: offer that, or set it.\n"
+            "- `409 cart_line_limit`, `409 cart_unit_limit` (with `max_quantity`, the most "
+            "this line may hold): the cart is as large as a cart may be.\n"
+            "- `409 cart_lifetime_exceeded`: the cart has held stock for as long as a cart "
+            "may; it can still remove lines and check out, but hold nothing more: start a "
+            "new cart.\n"
+            "- `409 cart_checked_out`: the cart was checked out; start a new one.\n"
+            "- `404 product_not_found`: no such product, or it is no longer on sale; "
+            "`404 cart_not_found`: see `cart_get`.\n"
+            "- `400 invalid_quantity`: `quantity` must be a whole number from 0 to the most "
+            "a line may hold.\n"
+            "- " + RETRY
+        ),
         responses={
             200: CartOutput,
             400: _error(
@@ -211,8 +319,19 @@ class CartItemApi(APIView):
         return _cart_response(request, cart)
 
     @extend_schema(
-        parameters=[CART_ID, PRODUCT_ID, CART_TOKEN, RETRY_AFTER],
+        parameters=[CART_ID, PRODUCT_ID, RETRY_AFTER],
         request=None,
+        auth=CART_TOKEN_AUTH,
+        operation_id="cart_item_remove",
+        tags=["Carts"],
+        summary="Remove a line",
+        description=(
+            "Remove the cart's line of this product and give its units back to stock at "
+            "once. The answer is the whole cart.\n\n"
+            "Errors: `404 item_not_found`: the cart has no line of this product (a retry "
+            "of a removal that went through finds this: nothing to do). `404 cart_not_found`: "
+            "see `cart_get`. `409 cart_checked_out`: the cart was checked out. " + RETRY
+        ),
         responses={
             200: CartOutput,
             404: _error(
@@ -236,8 +355,34 @@ class CartCheckoutApi(APIView):
     throttle_classes = [CartWriteThrottle]
 
     @extend_schema(
-        parameters=[CART_ID, CART_TOKEN, IDEMPOTENCY_KEY, RETRY_AFTER, IDEMPOTENT_REPLAYED],
+        parameters=[CART_ID, IDEMPOTENCY_KEY, RETRY_AFTER, IDEMPOTENT_REPLAYED],
         request=None,
+        auth=CART_TOKEN_AUTH,
+        operation_id="cart_checkout",
+        tags=["Checkout"],
+        summary="Check out a cart",
+        description=(
+            "Buy everything the cart holds and answer the order, `201`. Lines whose hold is "
+            "active are bought for sure; lines whose hold expired are bought from free stock "
+            "when there is enough. It is all or nothing: a refused checkout changes nothing.\n\n"
+            "A cart is checked out once. Repeating the call, after a timeout or a lost "
+            "connection, answers the same order with `200` and `Idempotent-Replayed: true`. "
+            "Send an `Idempotency-Key` too, a new one per cart and the same on every retry: "
+            "it is recorded with the order, and a key that already checked out another cart "
+            "is refused, so a retry sent with the wrong cart cannot place a second order.\n\n"
+            "Errors, and what to do:\n\n"
+            "- `409 insufficient_stock`: lines whose hold expired and whose units are gone, "
+            "every one in `lines` with `requested` and `available`; lower or remove them "
+            "(`cart_item_set`) and check out again.\n"
+            "- `409 product_not_on_sale`: lines of products taken off sale, in `lines`; "
+            "remove them and check out the rest.\n"
+            "- `409 cart_empty`: the cart holds nothing.\n"
+            "- `422 idempotency_key_reused`: the key already checked out another cart; use a "
+            "new key for this cart.\n"
+            "- `400 invalid_idempotency_key`: not 1 to 255 printable ASCII characters.\n"
+            "- `404 cart_not_found`: see `cart_get`.\n"
+            "- " + RETRY + " The same order comes back if the first call went through."
+        ),
         responses={
             201: OpenApiResponse(OrderOutput, description="The order this checkout made."),
             200: OpenApiResponse(

@@ -84,7 +84,7 @@ cat <<BANNER
   stockhold: web, worker, beat and Flower (Ctrl-C stops all four)
     API     http://127.0.0.1:${PORT}/api/v1/products/
     admin   http://127.0.0.1:${PORT}/admin/   (login admin / admin)
-    docs    http://127.0.0.1:${PORT}/api/docs/
+    docs    http://127.0.0.1:${PORT}/api/docs/   (ReDoc: /api/redoc/)
     Flower  http://127.0.0.1:${FLOWER_PORT}/   (login ${flower_user%%:*} / ${flower_user#*:})
     database $(redact "$DATABASE_URL")
     broker   $(redact "${CELERY_BROKER_URL:-$REDIS_URL}")

@@ -15,7 +15,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     # Proxies in front of the web process that append to X-Forwarded-For. 0: the client is
@@ -23,13 +23,92 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
+# The guide at the top of /api/docs/ and /api/redoc/ (Markdown).
+API_DESCRIPTION = """
+Products with live availability, carts whose holds expire on their own, and checkout that
+never oversells. An expired hold is free stock from the instant it expires, in every read
+and every write, whether or not any clean-up job runs.
+
+## A storefront's calls
+
+1. `products_list` (`GET /api/v1/products/`): the catalogue, each product with `available`.
+2. `cart_create` (`POST /api/v1/carts/`): a cart for one shopper, and its `token`.
+3. `cart_item_set` (`PUT /api/v1/carts/{cart_id}/items/{product_id}/`, `{"quantity": n}`):
+   hold units. `409 insufficient_stock` says how many the cart could hold (`available`).
+4. `cart_checkout` (`POST /api/v1/carts/{cart_id}/checkout/`, with an `Idempotency-Key`):
+   the order. Repeating it answers the same order.
+
+## Cart tokens
+
+`cart_create` answers the cart's `token` once; only its hash is stored. Every call about the
+cart sends it in the `X-Cart-Token` header (the `CartToken` security scheme: in Swagger UI,
+*Authorize*). A missing or wrong token is `404 cart_not_found`, exactly like a cart that does
+not exist. Treat it like a password: keep it on your server with the shopper's session, or in
+an `HttpOnly`, `Secure` cookie scoped to your shop; never in a URL, a log or `localStorage`.
+
+## Holds expire
+
+A hold lasts a set time (30 minutes by default) from the cart's last change; every change
+renews the cart's live holds, up to a lifetime per cart. `expires_at` says until when. An
+expired line stays in the cart with `status: expired`, and checkout buys it from free stock
+when there is enough.
+
+## Errors
+
+Every error is JSON: `{"code": "...", "detail": "..."}` with a 4xx or 5xx status, plus the
+data of that error (`available`, `lines`, `max_units`, ...). Branch on `code` (all of them are
+in `ErrorCodeEnum`), never on `detail`, which is written for people and may change. Each
+operation lists the codes it answers and what to do about them.
+
+- `429 throttled` and `503 unavailable` come with `Retry-After` (seconds): wait that long,
+  then send the same request again. Holding and checkout are safe to repeat.
+- Any other path under `/api/`, one without its trailing slash included, is `404 not_found`.
+
+`GET /api/v1/` links to these docs (`/api/docs/`, `/api/redoc/`), the schema
+(`/api/schema/`) and the API's entry points.
+"""
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "stockhold storefront API",
-    "DESCRIPTION": "Products with live availability, carts whose holds expire on their own, "
-    "and checkout that never oversells.",
+    "DESCRIPTION": API_DESCRIPTION.strip(),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI (/api/docs/) and ReDoc (/api/redoc/) load their scripts, styles and icon
+    # from drf-spectacular-sidecar's static files (served by whitenoise), never from a CDN,
+    # so the docs work offline and behind a firewall.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tags group the operations in the docs, in this order, and name the generated clients'
+    # modules.
+    "TAGS": [
+        {
+            "name": "Index",
+            "description": "Where the docs, the schema and the API's entry points are.",
+        },
+        {"name": "Products", "description": "The catalogue on sale, with live availability."},
+        {
+            "name": "Carts",
+            "description": "A shopper's cart and the stock it holds. Every call about a cart "
+            "sends its token as `X-Cart-Token`.",
+        },
+        {"name": "Checkout", "description": "A cart becomes an order, once."},
+        {"name": "Health", "description": "For uptime monitoring and load balancers."},
+    ],
+    # No global `SECURITY`: each operation says what it needs (nothing, the cart token, or
+    # the credentials of its authentication class), so one scheme never leaks onto others.
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "CartToken": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Cart-Token",
+                "description": "The `token` that `cart_create` answered, once, for this cart. "
+                "A missing or wrong one is `404 cart_not_found`, as if the cart did not exist.",
+            },
+        },
+    },
     # Several fields are named `status`; each set of values gets a name of its own.
     "ENUM_NAME_OVERRIDES": {
         "CartStatusEnum": "reservations.models.Cart.Status",

@@ -84,6 +84,42 @@ def test_product_list_limit_over_the_cap_gets_a_full_page(api, monkeypatch):
     assert body["next"].endswith("?limit=2&offset=2")
 
 
+@pytest.mark.parametrize(
+    "query", ["sku=MUG-1,TEE-1,NOPE,OFF-1,MUG-1", "sku=MUG-1&sku=TEE-1,NOPE&sku=OFF-1"]
+)
+def test_product_list_filtered_by_sku(api, product, query, django_assert_num_queries):
+    mug = ProductFactory(on_hand=2, sku="MUG-1")
+    ProductFactory(on_hand=9, sku="CAP-1")
+    ProductFactory(on_hand=9, sku="OFF-1", is_active=False)
+    with django_assert_num_queries(2):  # count + page, as unfiltered
+        response = api.get(f"/api/v1/products/?{query}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 2
+    assert [row["sku"] for row in body["results"]] == ["TEE-1", "MUG-1"]
+    assert body["results"][1] == {
+        "id": mug.pk, "sku": "MUG-1", "name": mug.name, "price": f"{mug.price:.2f}", "available": 2
+    }
+
+
+@pytest.mark.parametrize("query", ["sku=", "sku=,", "sku=NOPE", "sku=TEE-1%00"])
+def test_product_list_filter_that_names_no_product_finds_nothing(api, product, query):
+    response = api.get(f"/api/v1/products/?{query}")
+    assert response.status_code == 200
+    assert response.json() == {"count": 0, "next": None, "previous": None, "results": []}
+
+
+def test_product_list_filter_takes_at_most_a_thousand_skus(api, product):
+    skus = ["TEE-1", *(f"S{n}" for n in range(999))]
+    response = api.get("/api/v1/products/?sku=" + ",".join(skus))
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
+
+    response = api.get("/api/v1/products/?sku=" + ",".join([*skus, "ONE-MORE"]))
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"
+
+
 def test_product_detail(api, product, cart):
     response = api.get(f"/api/v1/products/{product.pk}/")
     assert response.status_code == 200
