@@ -29,11 +29,11 @@ class ShortLine:
     available: int
 
 
-def _consume_held(*, product_id: int, units: int) -> None:
+def _consume_held(*, product_id: int, units: int, stamp: datetime | Now) -> None:
     # An active line's units are in `reserved`, live or expired-but-unreclaimed: nobody
     # else can have them, so they leave the shelf and the counter together.
     Inventory.objects.filter(pk=product_id).update(
-        on_hand=F("on_hand") - units, reserved=F("reserved") - units
+        on_hand=F("on_hand") - units, reserved=F("reserved") - units, updated_at=stamp
     )
 
 
@@ -77,10 +77,12 @@ def _checkout(
             raise ProductNotOnSale(lines=[asdict(s) for s in off_sale])
 
         short: list[ShortLine] = []
+        bought_free: list[int] = []
+        stamp = now or Now()
         # Products are touched in ascending pk order, like every other writer.
         for line in lines:
             if line.status == Reservation.Status.ACTIVE:
-                _consume_held(product_id=line.product_id, units=line.quantity)
+                _consume_held(product_id=line.product_id, units=line.quantity, stamp=stamp)
                 continue
             # The hold was reclaimed: buy the line from free stock, if there is enough.
             free = stock_take(
@@ -89,14 +91,18 @@ def _checkout(
                 on_hand_delta=-line.quantity,
                 now=now,
             )
-            if free is not None:
+            if free is None:
+                bought_free.append(line.product_id)
+            else:
                 short.append(
                     ShortLine(line.product_id, line.product.sku, line.quantity, max(free, 0))
                 )
         if short:
             raise CheckoutShort(lines=[asdict(s) for s in short])
+        if bought_free:
+            # `on_hand` moved in stockhold_stock_take; its rows are locked by now.
+            Inventory.objects.filter(pk__in=bought_free).update(updated_at=stamp)
 
-        stamp = now or Now()
         Reservation.objects.filter(pk__in=[line.pk for line in lines]).update(
             status=Reservation.Status.CONSUMED, updated_at=stamp
         )
