@@ -26,6 +26,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/health/", HealthApi.as_view(), name="health"),
     path("api/v1/health/live/", LivenessApi.as_view(), name="health-live"),
+    # Before the storefront's api/v1/ and the catch-all below.
+    path("api/v1/back-office/", include("backoffice.urls")),
     path("api/v1/", include("reservations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -24,9 +24,10 @@ REST_FRAMEWORK = {
 }
 
 SPECTACULAR_SETTINGS = {
-    "TITLE": "stockhold storefront API",
-    "DESCRIPTION": "Products with live availability, carts whose holds expire on their own, "
-    "and checkout that never oversells.",
+    "TITLE": "stockhold API",
+    "DESCRIPTION": "Storefront: products with live availability, carts whose holds expire on "
+    "their own, and checkout that never oversells. Back office (`/api/v1/back-office/`, "
+    "with an API key): the catalogue and stock by SKU.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -39,6 +40,8 @@ SPECTACULAR_SETTINGS = {
         "CheckReasonEnum": "monitoring.serializers.CHECK_REASONS",
         "ReleaseRunStatusEnum": "reservations.models.ReleaseRun.Status",
         "ErrorCodeEnum": "core.errors.ERROR_CODES",
+        "StockMovementKindEnum": "store.models.StockMovement.Kind",
+        "StockItemStatusEnum": "backoffice.serializers.ITEM_STATUSES",
     },
 }
 
