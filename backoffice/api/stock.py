@@ -63,7 +63,10 @@ def _batch(data) -> list[StockItem]:
         )
     items = StockItemInput(data=data, many=True)
     if not items.is_valid():
-        errors = {str(index): e for index, e in enumerate(items.errors) if e}
+        # By item index: DRF gives the items' errors as a list, or as a dict by index.
+        found = items.errors
+        by_index = found.items() if isinstance(found, dict) else enumerate(found)
+        errors = {str(index): e for index, e in by_index if e}
         index, first = next(iter(errors.items()))
         raise InvalidInput(
             f"item {index}: {_first_error(first)} Nothing was applied.", errors=errors

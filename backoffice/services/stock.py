@@ -44,8 +44,14 @@ class StockItem:
     reason: str = ""
 
 
-def _stock_change(*, item: StockItem, actor: str, reference: str, now: datetime | None):
-    product = Product.objects.filter(sku=item.sku).first()
+def _stock_change(
+    *,
+    item: StockItem,
+    product: Product | None,
+    actor: str,
+    reference: str,
+    now: datetime | None,
+) -> Inventory:
     if product is None:
         raise UnknownSku(f"No product has the SKU {item.sku}.", sku=item.sku)
     if item.on_hand is not None:
@@ -76,14 +82,15 @@ def _item_apply(
     request: IdempotentRequest,
     position: int,
     item: StockItem,
+    product: Product | None,
     actor: str,
     now: datetime | None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"index": position, "sku": item.sku}
     with transaction.atomic():
         try:
-            inventory: Inventory = _stock_change(
-                item=item, actor=actor, reference=request.key, now=now
+            inventory = _stock_change(
+                item=item, product=product, actor=actor, reference=request.key, now=now
             )
         except DomainError as refused:
             result |= {"status": "refused", "error": refused.as_dict()}
@@ -119,11 +126,21 @@ def stock_batch_apply(
     done = dict(
         StockBatchItem.objects.filter(request=request).values_list("position", "result")
     )
+    # The batch's products, read once: a SKU unknown now is unknown to the whole batch.
+    products = Product.objects.in_bulk(
+        {item.sku for position, item in enumerate(items) if position not in done},
+        field_name="sku",
+    )
     results = []
     for position, item in enumerate(items):
         if position not in done:
             done[position] = _item_apply(
-                request=request, position=position, item=item, actor=actor, now=now
+                request=request,
+                position=position,
+                item=item,
+                product=products.get(item.sku),
+                actor=actor,
+                now=now,
             )
         results.append(done[position])
     return results
