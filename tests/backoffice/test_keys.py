@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from backoffice.models import ApiKey
 from backoffice.services import api_key_revoke, api_key_touch
 from reservations import tokens
+from store.models import StockMovement
 from tests.backoffice.conftest import back_office_snapshot, batch_post, product_put, refused
 from tests.factories import ProductFactory
 
@@ -204,9 +205,8 @@ def test_the_ledger_and_the_admin_never_see_a_key(api_key, office):
     """The actor is the key's name, never its secret."""
     ProductFactory(sku="A", on_hand=1)
     assert batch_post(office, [{"sku": "A", "delta": 2}]).status_code == 200
-    assert product_put(office, "B", {"name": "B", "price": "1.00", "is_active": True}).status_code == 201
-    from store.models import StockMovement
-
+    product = {"name": "B", "price": "1.00", "is_active": True}
+    assert product_put(office, "B", product).status_code == 201
     actors = set(StockMovement.objects.values_list("actor", flat=True))
     assert "api-key:erp" in actors
     assert not any(api_key.key[12:] in actor for actor in actors)
