@@ -6,6 +6,7 @@ at a barrier so that all of them reach the database together, and closes its con
 when done.
 """
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from backoffice.services import (
     request_fingerprint,
 )
 from reservations.services import cart_create, hold_set
-from store.models import Inventory, StockMovement
+from store.models import Inventory, Product, StockMovement
 from tests.backoffice.conftest import batch_post
 from tests.factories import ApiKeyFactory, ProductFactory
 from tests.invariants import assert_counters_exact
@@ -153,4 +154,26 @@ def test_batches_in_opposite_orders_and_shoppers_on_the_same_products_never_dead
     for product in products:
         inventory = Inventory.objects.get(pk=product.pk)
         assert (inventory.on_hand, inventory.reserved) == (115, 10)
+    assert_counters_exact()
+
+
+def test_a_new_sku_put_six_times_at_once_is_created_once():
+    api_key = ApiKeyFactory(name="erp")
+
+    def put(n):
+        def racer():
+            response = _client(api_key.key).put(
+                "/api/v1/back-office/products/NEW-1/",
+                data=json.dumps({"name": f"New {n}", "price": "5.00", "is_active": True}),
+                content_type="application/json",
+            )
+            return response.status_code
+
+        return racer
+
+    results, errors = _race([put(n) for n in range(6)])
+    assert errors == [None] * 6
+    assert sorted(results) == [200] * 5 + [201]
+    product = Product.objects.get(sku="NEW-1")
+    assert Inventory.objects.filter(pk=product.pk).count() == 1
     assert_counters_exact()
