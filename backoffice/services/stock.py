@@ -101,8 +101,8 @@ def _item_apply(
                 "movement": movement and {"kind": movement.kind, "quantity": movement.quantity},
                 "on_hand": inventory.on_hand,
             }
-        # In the item's transaction: recorded if and only if it was applied. A second
-        # record of one position fails on its unique constraint and undoes the change.
+        # In the item's transaction, so the result is kept exactly when the change is; a
+        # second record of one position fails on its unique constraint and undoes both.
         StockBatchItem.objects.create(request=request, position=position, result=result)
     return result
 
