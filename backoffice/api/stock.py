@@ -2,6 +2,7 @@
 and deltas, each item on its own, once per Idempotency-Key."""
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -74,14 +75,16 @@ def _batch(data) -> list[StockItem]:
     return [StockItem(**item) for item in items.validated_data]
 
 
-def _updated_since(value: str | None):
+def _updated_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
         since = parse_datetime(value)
-    except ValueError:
+        # In UTC: PostgreSQL takes offsets up to 15:59 only, Python up to 23:59.
+        since = since.astimezone(UTC) if since and timezone.is_aware(since) else None
+    except (ValueError, OverflowError):  # no such date, or out of range once in UTC
         since = None
-    if since is None or timezone.is_naive(since):
+    if since is None:
         raise InvalidInput(
             "updated_since must be an ISO 8601 date and time with its offset, like "
             "2026-01-15T12:00:00Z (a '+' in a query string is written %2B).",

@@ -3,7 +3,7 @@ and GET /api/v1/back-office/stock/ (figures by SKU or by change)."""
 
 import json
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from rest_framework.test import APIClient
@@ -371,13 +371,30 @@ def test_an_expired_line_bought_at_checkout_moves_updated_at(office, shelf, now,
 
 @pytest.mark.parametrize(
     "value",
-    ["yesterday", "2026-01-15T12:00:00", "2026-01-15T12:00:00 02:00", "2026-13-01T00:00:00Z", ""],
+    [
+        "yesterday",
+        "2026-01-15T12:00:00",
+        "2026-01-15T12:00:00 02:00",
+        "2026-13-01T00:00:00Z",
+        "",
+        "9999-12-31T23:00:00-18:00",  # after year 9999 in UTC
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+    ],
 )
 def test_a_bad_updated_since_is_invalid_input(office, shelf, value):
     body = refused(
         office.get("/api/v1/back-office/stock/", {"updated_since": value}), 400, "invalid_input"
     )
     assert body["field"] == "updated_since"
+
+
+def test_any_offset_python_reads_is_taken(office, shelf, now):
+    """PostgreSQL takes offsets up to 15:59; the instant is passed on in UTC."""
+    Inventory.objects.update(updated_at=now - timedelta(days=1))
+    inventory_set(product=shelf["B"], on_hand=20, now=now)
+    since = (now - timedelta(minutes=30)).astimezone(timezone(timedelta(hours=-18, minutes=-19)))
+    response = office.get("/api/v1/back-office/stock/", {"updated_since": since.isoformat()})
+    assert _rows(response) == [("B", 20, 0, 20)]
 
 
 def test_at_most_1000_skus_are_asked_for(office, shelf):
