@@ -46,7 +46,8 @@ class RevokedFilter(admin.SimpleListFilter):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are made by the service (the secret is shown once, on the page answering the
-    save, and kept nowhere: no message, no session) and revoked, never edited or deleted."""
+    save, and kept nowhere: not in a message, not in a cookie) and revoked, never edited
+    or deleted."""
 
     list_display = ["name", "key_prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = [RevokedFilter]

@@ -2,10 +2,10 @@
 
 A key belongs to the API key that sent it. Its row (`IdempotentRequest`) is inserted
 before any work; the request that works on it holds a PostgreSQL advisory lock on that row
-for as long as it works (a session lock: the work commits in many transactions). So of two
-requests with one key at once, one works and the other is told so at once
-(IdempotencyKeyInProgress), never waiting behind it; a request that died half-way has lost
-its lock with its connection, and the next repeat resumes the work.
+for as long as it works (held by the connection, not by a transaction: the work commits in
+many transactions). So of two requests with one key at once, one works and the other is
+told so at once (IdempotencyKeyInProgress), never waiting behind it; a request that died
+half-way has lost its lock with its connection, and the next repeat resumes the work.
 """
 
 import hashlib
