@@ -32,6 +32,17 @@ _DRF_CODES = {
 }
 
 
+def _drf_code(exc: exceptions.APIException) -> str:
+    """The code of a DRF error: DRF's own by _DRF_CODES, the project's by their class."""
+    if type(exc) in _DRF_CODES:
+        return _DRF_CODES[type(exc)]
+    if "default_code" in vars(type(exc)):
+        return exc.default_code  # the project's own, e.g. backoffice.auth.Unauthorized
+    return next(
+        (code for cls, code in _DRF_CODES.items() if isinstance(exc, cls)), exc.default_code
+    )
+
+
 def _first_message(detail) -> str:
     if isinstance(detail, dict):
         for field, value in detail.items():
@@ -57,13 +68,14 @@ def exception_handler(exc, context):
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, exceptions.APIException):
-        code = next(
-            (code for cls, code in _DRF_CODES.items() if isinstance(exc, cls)),
-            exc.default_code,
+        response = Response(
+            {"code": _drf_code(exc), "detail": str(exc.detail)}, status=exc.status_code
         )
-        response = Response({"code": code, "detail": str(exc.detail)}, status=exc.status_code)
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             response["Retry-After"] = str(int(exc.wait) + 1)
+        if getattr(exc, "auth_header", None):
+            # Set by DRF on a 401 from the view's authentication (backoffice.auth).
+            response["WWW-Authenticate"] = exc.auth_header
         return response
     if isinstance(exc, OperationalError | InterfaceError):
         logger.warning("database unavailable: %s", exc)

@@ -32,6 +32,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/health/", HealthApi.as_view(), name="health"),
     path("api/v1/health/live/", LivenessApi.as_view(), name="health-live"),
+    # Before the storefront's api/v1/ and the catch-all below.
+    path("api/v1/back-office/", include("backoffice.urls")),
     path("api/v1/", include("reservations.urls")),
     path("api/v1/", ApiIndexApi.as_view(), name="api-index"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -8,18 +8,21 @@ into JSON responses. Services never raise DRF exceptions.
 from typing import Any
 
 # Every `code` an error answer can carry: the domain errors' (here, store.errors,
-# reservations.errors) and those config.api_errors gives to DRF and database errors. The
-# OpenAPI schema lists them.
+# reservations.errors, backoffice.errors), the back office's `unauthorized`
+# (backoffice.auth) and those config.api_errors gives to DRF and database errors. The
+# OpenAPI schema lists them; a refused item of a back-office stock batch carries one too.
 ERROR_CODES = (
     "invalid_input",
     "invalid_quantity",
     "invalid_price",
+    "invalid_sku",
     "malformed_json",
     "unsupported_media_type",
     "method_not_allowed",
     "not_acceptable",
     "not_found",
     "product_not_found",
+    "unknown_sku",
     "cart_not_found",
     "item_not_found",
     "insufficient_stock",
@@ -33,10 +36,14 @@ ERROR_CODES = (
     "stale_on_hand",
     "invalid_idempotency_key",
     "idempotency_key_reused",
+    "idempotency_key_required",
+    "idempotency_key_in_progress",
+    "batch_too_large",
     "payment_window_expired",
     "order_cancelled",
     "request_too_large",
     "throttled",
+    "unauthorized",
     "not_authenticated",
     "authentication_failed",
     "permission_denied",

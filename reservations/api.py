@@ -3,8 +3,6 @@
 Products are served here, not in `store`, because their availability is read from holds.
 """
 
-import re
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -13,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import InvalidInput, InvalidQuantity
+from core.idempotency import IDEMPOTENCY_KEY_PATTERN, idempotency_key_valid
 from core.throttling import CartCreateThrottle, CartWriteThrottle
 from reservations import services as hold_services
 from reservations.errors import InvalidIdempotencyKey
@@ -33,10 +32,7 @@ from reservations.serializers import (
 )
 from reservations.signals import cart_changed
 from store.errors import ProductNotFound
-from store.selectors import product_get
-
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"  # 1 to 255 printable ASCII characters
-_IDEMPOTENCY_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
+from store.selectors import MAX_SKUS_PER_QUERY, product_get, sku_list_parse
 
 CART_ID = OpenApiParameter(
     "cart_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
@@ -56,6 +52,11 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     pattern=IDEMPOTENCY_KEY_PATTERN,
     description="Optional client key, 1 to 255 printable ASCII characters (a UUID will do), "
     "kept with the checkout attempt and sent again on its retries.",
+)
+SKUS = OpenApiParameter(
+    "sku", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True, explode=False,
+    description=f"Only products with these SKUs, comma-separated (`?sku=A,B`), at most "
+    f"{MAX_SKUS_PER_QUERY}; unknown SKUs and products not on sale are simply not listed.",
 )
 RETRY_AFTER = OpenApiParameter(
     "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, required=True,
@@ -112,34 +113,11 @@ def _cart(request, cart_id: str) -> Cart:
     return cart_get_for_token(cart_id=cart_id, token=request.headers.get("X-Cart-Token"))
 
 
-# Most SKUs one product list may name.
-MAX_SKUS_PER_QUERY = 1000
-SKU_FILTER = OpenApiParameter(
-    "sku", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True, explode=False,
-    description=f"Only the products with these SKUs, comma-separated (`?sku=A,B`; `?sku=A&sku=B` "
-    f"too), at most {MAX_SKUS_PER_QUERY}. Unknown SKUs and products not on sale are simply "
-    "not listed; an empty list finds nothing.",
-)
-
-
-def _skus(request) -> list[str]:
-    """Return the SKUs the product list is asked for, each once, in the order given.
-
-    Empty entries are dropped, and so are entries no SKU can be (a NUL cannot be stored).
-    """
-    values = request.query_params.getlist("sku")
-    skus = [sku for value in values for sku in value.split(",") if sku and "\x00" not in sku]
-    if len(skus) > MAX_SKUS_PER_QUERY:
-        message = f"At most {MAX_SKUS_PER_QUERY} SKUs can be asked for at once, not {len(skus)}."
-        raise InvalidInput(message, errors={"sku": [message]})
-    return list(dict.fromkeys(skus))
-
-
 class ProductListApi(APIView):
     pagination_class = ProductPagination
 
     @extend_schema(
-        parameters=[SKU_FILTER, RETRY_AFTER],
+        parameters=[SKUS, RETRY_AFTER],
         responses={
             200: ProductOutput(many=True),
             400: _error(f"`invalid_input`: more than {MAX_SKUS_PER_QUERY} SKUs in `sku`."),
@@ -163,7 +141,9 @@ class ProductListApi(APIView):
     def get(self, request):
         products = products_with_availability()
         if "sku" in request.query_params:
-            products = products.filter(sku__in=_skus(request))
+            products = products.filter(
+                sku__in=sku_list_parse(values=request.query_params.getlist("sku"))
+            )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(products, request, view=self)
         return paginator.get_paginated_response(ProductOutput(page, many=True).data)
@@ -412,7 +392,7 @@ class CartCheckoutApi(APIView):
     def post(self, request, cart_id: str):
         cart = _cart(request, cart_id)
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not _IDEMPOTENCY_KEY_RE.fullmatch(key):
+        if key is not None and not idempotency_key_valid(key):
             raise InvalidIdempotencyKey()
         order, created = hold_services.checkout(cart=cart, idempotency_key=key)
         cart_changed.send(sender=self.__class__, cart=cart)

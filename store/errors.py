@@ -13,3 +13,12 @@ class ProductNotFound(DomainError):
     code = "product_not_found"
     status = 404
     default_detail = "No such product."
+
+
+class InvalidSku(DomainError):
+    code = "invalid_sku"
+    status = 400
+    default_detail = (
+        "A SKU is 1 to 64 characters: letters, digits, '.', '_' and '-', starting with a "
+        "letter or digit."
+    )

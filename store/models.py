@@ -48,10 +48,15 @@ class Inventory(models.Model):
     )
     on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
+    # When `on_hand` last changed (every writer of it sets this), or the row was created.
+    # Holds move only `reserved` and leave it, so the index below never costs a hold its
+    # in-place (HOT) update.
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "inventories"
+        # The back office's "stock changed since" read.
+        indexes = [models.Index(fields=["updated_at"], name="inventory_updated_at")]
         constraints = [
             models.CheckConstraint(condition=Q(on_hand__gte=0), name="inventory_on_hand_gte_0"),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="inventory_reserved_gte_0"),
@@ -92,8 +97,9 @@ class StockMovement(models.Model):
     # Who moved the stock: "staff:<username>", "api-key:<name>", "command:<name>",
     # "checkout", "migration".
     actor = models.CharField(max_length=150)
-    # What the movement belongs to, when anything: the order of a sale.
-    reference = models.CharField(max_length=64, blank=True)
+    # What the movement belongs to, when anything: the order of a sale or return, the
+    # Idempotency-Key of a back-office stock batch (up to 255 characters).
+    reference = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:

@@ -1,16 +1,31 @@
 """Writes of the catalogue and of the stock ledger."""
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
 
-from core.errors import InvalidQuantity
-from store.errors import InvalidPrice
+from core.errors import InvalidInput, InvalidQuantity
+from store.errors import InvalidPrice, InvalidSku
 from store.limits import MAX_PRICE, MAX_STOCK
 from store.models import Inventory, Product, StockMovement
+
+# What a SKU given through the API may be: it travels in URL paths and in comma-separated
+# lists (`?sku=A,B`), so no '/', ',', spaces or other characters that need quoting.
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_SKU_RE = re.compile(SKU_PATTERN)
+_NAME_MAX_LENGTH = Product._meta.get_field("name").max_length
+
+
+def sku_check(*, sku: object) -> str:
+    """Return `sku` if it is a SKU the API may create or name; else InvalidSku."""
+    if not isinstance(sku, str) or not _SKU_RE.fullmatch(sku):
+        raise InvalidSku(field="sku")
+    return sku
 
 
 def price_check(*, price: Decimal | int) -> Decimal:
@@ -111,3 +126,51 @@ def product_create(
         product = Product.objects.create(sku=sku, name=name, price=price, is_active=is_active)
         inventory_open(product=product, on_hand=on_hand, actor=actor, now=now)
     return product
+
+
+def product_upsert(
+    *,
+    sku: str,
+    name: str,
+    price: Decimal | int,
+    is_active: bool,
+    actor: str,
+    now: datetime | None = None,
+) -> tuple[Product, bool]:
+    """Create the product `sku`, or update its name, price and `is_active`; return it and
+    whether it is new.
+
+    A new product's stock row is opened with nothing on hand. Stock is never changed here:
+    it moves through the ledger (`reservations.services.inventory_set` and
+    `inventory_adjust`). Two calls at once for a new SKU create it once; the later one
+    updates it. InvalidSku, InvalidPrice, InvalidInput (name) refuse and change nothing.
+    """
+    sku = sku_check(sku=sku)
+    price = price_check(price=price)
+    if not isinstance(name, str) or not name.strip() or len(name) > _NAME_MAX_LENGTH:
+        raise InvalidInput(
+            f"A product name is 1 to {_NAME_MAX_LENGTH} characters.", field="name"
+        )
+    if not isinstance(is_active, bool):
+        raise InvalidInput("is_active must be true or false.", field="is_active")
+    product = Product.objects.filter(sku=sku).first()
+    if product is None:
+        try:
+            return (
+                product_create(
+                    sku=sku, name=name, price=price, is_active=is_active, actor=actor, now=now
+                ),
+                True,
+            )
+        except IntegrityError:
+            # Created by a concurrent call since the read above: update it instead.
+            product = Product.objects.get(sku=sku)
+    changes = {
+        field: value
+        for field, value in (("name", name), ("price", price), ("is_active", is_active))
+        if getattr(product, field) != value
+    }
+    if changes:
+        Product.objects.filter(pk=product.pk).update(**changes, updated_at=now or Now())
+        product.refresh_from_db()
+    return product, False

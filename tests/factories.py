@@ -6,6 +6,8 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
+from backoffice.keys import key_parse
+from backoffice.models import ApiKey
 from reservations.models import Cart, Reservation
 from reservations.tokens import token_hash
 from store.models import Inventory, Product, StockMovement
@@ -43,6 +45,25 @@ class CartFactory(factory.django.DjangoModelFactory):
         cart = super()._create(model_class, *args, **kwargs)
         cart.token = token
         return cart
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    """A back-office API key whose key is `api_key.key` (only on the factory's instance);
+    `ApiKeyFactory(key="sh_...")` gives it a known one."""
+
+    class Meta:
+        model = ApiKey
+
+    name = factory.Sequence(lambda n: f"client-{n}")
+    key = factory.Sequence(lambda n: f"sh_{n:08x}_{'k' * 43}")
+    prefix = factory.LazyAttribute(lambda o: key_parse(o.key)[0])
+    secret_hash = factory.LazyAttribute(lambda o: token_hash(key_parse(o.key)[1]))
+
+    @classmethod
+    def _create(cls, model_class, *args, key=None, **kwargs):
+        api_key = super()._create(model_class, *args, **kwargs)
+        api_key.key = key
+        return api_key
 
 
 class ReservationFactory(factory.django.DjangoModelFactory):

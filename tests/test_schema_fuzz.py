@@ -8,11 +8,18 @@ operation, and the content type, body and headers it gives for that code.
 
 Generated cart ids, tokens and product ids would almost all be answered 404, so most
 examples are pointed at a real cart (empty, holding stock, checked out, or short of stock
-for checkout) with its token, and at a product on the shelf; bodies, the other headers and
-the remaining examples stay as generated. The health report is asked for both healthy and
-unhealthy.
+for checkout) with its token, and at a product on the shelf; back-office examples mostly
+name the shelf's SKUs, and some reuse one Idempotency-Key (replays and refused reuses);
+bodies, the other headers and the remaining examples stay as generated. The health report
+is asked for both healthy and unhealthy.
+
+Back-office operations are sent with a live API key (schemathesis's OpenAPI-aware auth, from
+the schema's Bearer scheme); its `ignored_auth` check sends each of them once more without
+the key and with a wrong one, and expects a refusal. A test of its own checks that every
+back-office operation answers a missing, wrong or revoked key with the 401 the schema gives.
 """
 
+import json
 import os
 import random
 from datetime import timedelta
@@ -27,15 +34,17 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core import NotSet
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
+from backoffice.services import api_key_revoke
 from reservations.models import ReleaseRun
 from reservations.services import cart_create, checkout, hold_set
 from reservations.services.release import release_run
-from tests.factories import ProductFactory
+from tests.factories import ApiKeyFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,7 +58,16 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
+    ignored_auth,
 ]
+
+# The back office's Bearer scheme in the schema, and the key the fuzzed requests send; the
+# `back_office_key` fixture makes it live for each test.
+SECURITY_SCHEME = "apiKeyAuth"
+FUZZ_KEY = "sh_f0221e55_" + "z" * 43
+# Most examples of the stock batch share this key, so some repeat a batch and some reuse
+# the key for another one.
+REPEATED_KEY = "fuzz-repeat"
 
 # Read once, when the module is collected; the views build it without the database.
 # (schemathesis.pytest.from_fixture would load it per test, but it fails under pytest 9.2:
@@ -58,7 +76,11 @@ schema = schemathesis.openapi.from_wsgi(
     "/api/schema/?format=json",
     get_wsgi_application(),
     config=schemathesis.Config.from_dict(
-        {"seed": 20260115, "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True}}
+        {
+            "seed": 20260115,
+            "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True},
+            "auth": {"openapi": {SECURITY_SCHEME: {"bearer": FUZZ_KEY}}},
+        }
     ),
 )
 
@@ -67,6 +89,12 @@ schema = schemathesis.openapi.from_wsgi(
 def _health_uncached(settings):
     """Every health call reads the database: examples change the release runs between calls."""
     settings.MONITORING_HEALTH_CACHE_SECONDS = 0
+
+
+@pytest.fixture
+def back_office_key():
+    """The live API key the back-office examples send."""
+    return ApiKeyFactory(name="fuzz", key=FUZZ_KEY)
 
 
 @pytest.fixture
@@ -103,6 +131,29 @@ def _cart(state: str, shelf) -> tuple[str, str]:
     return str(cart.pk), token
 
 
+def _aim_back_office(case, shelf, rng: random.Random) -> None:
+    """Name the shelf's SKUs in most back-office examples, and share one Idempotency-Key."""
+    path, query = case.path_parameters or {}, case.query or {}
+    if "sku" in path and rng.random() < 0.85:
+        path["sku"] = rng.choice(shelf).sku
+    if isinstance(query.get("sku"), list) and rng.random() < 0.7:
+        query["sku"] = [rng.choice(shelf).sku for _ in query["sku"]]
+    if isinstance(case.body, list) and rng.random() < 0.9:
+        # Mostly batches that are batches: the schema cannot say "on_hand or delta, not
+        # both", so a generated item has both or neither more often than not.
+        for item in case.body:
+            if not isinstance(item, dict):
+                continue
+            if "sku" in item and rng.random() < 0.8:
+                item["sku"] = rng.choice(shelf).sku
+            if "on_hand" in item and "delta" in item:
+                del item[rng.choice(["on_hand", "delta"])]
+            elif "on_hand" not in item and "delta" not in item:
+                item["delta"] = rng.randint(-3, 3)
+    if "Idempotency-Key" in (case.headers or {}) and rng.random() < 0.15:
+        case.headers["Idempotency-Key"] = REPEATED_KEY
+
+
 def _aim(case, shelf) -> None:
     """Point most examples at a real cart with its token, and at a product on the shelf.
 
@@ -110,10 +161,13 @@ def _aim(case, shelf) -> None:
     replays the same way when Hypothesis shrinks it.
     """
     path = case.path_parameters
-    if not path:
-        return
     body = None if isinstance(case.body, NotSet) else case.body  # NotSet's repr has an address
     rng = random.Random(repr((path, dict(case.headers or {}), case.query, body)))
+    if case.operation.path.startswith("/api/v1/back-office/"):
+        _aim_back_office(case, shelf, rng)
+        return
+    if not path:
+        return
     if "cart_id" in path and rng.random() < 0.9:
         state = rng.choice(["empty", "holding", "holding", "checked_out", "short"])
         path["cart_id"], token = _cart(state, shelf)
@@ -130,7 +184,7 @@ def _aim(case, shelf) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-def test_api_answers_as_its_schema_says(case, shelf, installed_long_ago):
+def test_api_answers_as_its_schema_says(case, shelf, installed_long_ago, back_office_key):
     _aim(case, shelf)
     if case.operation.path == "/api/v1/health/" and case.method == "GET":
         # Unhealthy until a release has run: a 503 by design, with the same body shape.
@@ -141,3 +195,55 @@ def test_api_answers_as_its_schema_says(case, shelf, installed_long_ago):
         assert response.status_code == 503
         release_run()
     case.call_and_validate(checks=CHECKS)
+
+
+def _back_office_operations() -> list[tuple[str, str]]:
+    return [
+        (path, method)
+        for path, operations in schema.raw_schema["paths"].items()
+        for method, operation in operations.items()
+        if path.startswith("/api/v1/back-office/")
+    ]
+
+
+def test_every_back_office_operation_needs_the_api_key():
+    operations = _back_office_operations()
+    assert {(p, m) for p, m in operations} >= {
+        ("/api/v1/back-office/products/{sku}/", "put"),
+        ("/api/v1/back-office/stock/", "get"),
+        ("/api/v1/back-office/stock/", "post"),
+    }
+    for path, method in operations:
+        operation = schema.raw_schema["paths"][path][method]
+        assert operation["security"] == [{SECURITY_SCHEME: []}], (path, method)
+        assert "401" in operation["responses"], (path, method)
+
+
+@pytest.mark.parametrize("path, method", _back_office_operations())
+@pytest.mark.parametrize("key", ["missing", "wrong", "revoked"])
+def test_back_office_operations_answer_401_as_the_schema_says_without_a_live_key(
+    client, shelf, back_office_key, path, method, key
+):
+    if key == "revoked":
+        api_key_revoke(api_key=back_office_key)
+    headers = {
+        "missing": {},
+        "wrong": {"HTTP_AUTHORIZATION": f"Bearer {FUZZ_KEY[:-1]}y"},
+        "revoked": {"HTTP_AUTHORIZATION": f"Bearer {FUZZ_KEY}"},
+    }[key]
+    body = json.dumps([{"sku": shelf[0].sku, "delta": 1}])
+    response = client.generic(
+        method.upper(),
+        path.replace("{sku}", shelf[0].sku),
+        body if method != "get" else "",
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="no-key-1",
+        **headers,
+    )
+    documented = schema.raw_schema["paths"][path][method]["responses"]["401"]
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "unauthorized"
+    for header, spec in documented.get("headers", {}).items():
+        if spec.get("required"):
+            assert response.has_header(header), header

@@ -64,12 +64,19 @@ operation lists the codes it answers and what to do about them.
   then send the same request again. Holding and checkout are safe to repeat.
 - Any other path under `/api/`, one without its trailing slash included, is `404 not_found`.
 
+## Back office
+
+The shop's own servers (ERP, payment step, staff tools) call `/api/v1/back-office/` with an
+API key (`manage.py api_key_create --name NAME` prints it once) in
+`Authorization: Bearer <key>` (the `apiKeyAuth` security scheme). A missing, wrong or revoked
+key is `401 unauthorized`. Never send a key to a browser: storefront calls need none.
+
 `GET /api/v1/` links to these docs (`/api/docs/`, `/api/redoc/`), the schema
 (`/api/schema/`) and the API's entry points.
 """
 
 SPECTACULAR_SETTINGS = {
-    "TITLE": "stockhold storefront API",
+    "TITLE": "stockhold API",
     "DESCRIPTION": API_DESCRIPTION.strip(),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -95,6 +102,11 @@ SPECTACULAR_SETTINGS = {
         },
         {"name": "Checkout", "description": "A cart becomes an order, once."},
         {"name": "Health", "description": "For uptime monitoring and load balancers."},
+        {
+            "name": "Back office",
+            "description": "For the shop's own servers, with an API key: the catalogue and "
+            "stock by SKU, and the payment of pending orders.",
+        },
     ],
     # No global `SECURITY`: each operation says what it needs (nothing, the cart token, or
     # the credentials of its authentication class), so one scheme never leaks onto others.
@@ -118,6 +130,8 @@ SPECTACULAR_SETTINGS = {
         "CheckReasonEnum": "monitoring.serializers.CHECK_REASONS",
         "ReleaseRunStatusEnum": "reservations.models.ReleaseRun.Status",
         "ErrorCodeEnum": "core.errors.ERROR_CODES",
+        "StockMovementKindEnum": "store.models.StockMovement.Kind",
+        "StockItemStatusEnum": "backoffice.serializers.ITEM_STATUSES",
     },
 }
 

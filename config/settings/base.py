@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "store",
     "reservations",
+    "backoffice",
     "monitoring",
 ]
 

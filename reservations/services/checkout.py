@@ -31,11 +31,11 @@ class ShortLine:
     available: int
 
 
-def _consume_held(*, product_id: int, units: int) -> None:
+def _consume_held(*, product_id: int, units: int, stamp: datetime | Now) -> None:
     # An active line's units are in `reserved`, live or expired-but-unreclaimed: nobody
     # else can have them, so they leave the shelf and the counter together.
     Inventory.objects.filter(pk=product_id).update(
-        on_hand=F("on_hand") - units, reserved=F("reserved") - units
+        on_hand=F("on_hand") - units, reserved=F("reserved") - units, updated_at=stamp
     )
 
 
@@ -100,11 +100,13 @@ def _checkout(
         window = settings.ORDER_PAYMENT_WINDOW_SECONDS
         pending = window > 0
         short: list[ShortLine] = []
+        bought_free: list[int] = []
+        stamp = now or Now()
         # Products are touched in ascending pk order, like every other writer.
         for line in lines:
             if line.status == Reservation.Status.ACTIVE:
                 if not pending:
-                    _consume_held(product_id=line.product_id, units=line.quantity)
+                    _consume_held(product_id=line.product_id, units=line.quantity, stamp=stamp)
                 # Pending: the units stay in `reserved`, held for the payment.
                 continue
             # The hold was reclaimed: take the line from free stock, if there is enough,
@@ -116,12 +118,17 @@ def _checkout(
                 on_hand_delta=0 if pending else -line.quantity,
                 now=now,
             )
-            if free is not None:
+            if free is None:
+                bought_free.append(line.product_id)
+            else:
                 short.append(
                     ShortLine(line.product_id, line.product.sku, line.quantity, max(free, 0))
                 )
         if short:
             raise CheckoutShort(lines=[asdict(s) for s in short])
+        if bought_free:
+            # `on_hand` moved in stockhold_stock_take; its rows are locked by now.
+            Inventory.objects.filter(pk__in=bought_free).update(updated_at=stamp)
 
         total = sum((line.product.price * line.quantity for line in lines), Decimal("0"))
         line_ids = [line.pk for line in lines]
@@ -131,7 +138,6 @@ def _checkout(
                 idempotency_key=idempotency_key, total=total,
             )
         else:
-            stamp = now or Now()
             Reservation.objects.filter(pk__in=line_ids).update(
                 status=Reservation.Status.CONSUMED, updated_at=stamp
             )

@@ -56,6 +56,7 @@ def _stock_move(
     kind: str,
     actor: str,
     reason: str,
+    reference: str,
     now: datetime | None,
 ) -> Inventory:
     if expected_on_hand is not None and not _whole(expected_on_hand):
@@ -82,18 +83,22 @@ def _stock_move(
             )
         if target < inventory.reserved:
             raise _below_held(product=product, requested=target, now=now)
+        movements = []
         if target != inventory.on_hand:
             Inventory.objects.filter(pk=product.pk).update(
                 on_hand=target, updated_at=now or Now()
             )
-            stock_movements_record(
+            movements = stock_movements_record(
                 kind=kind,
                 quantities=[(product.pk, target - inventory.on_hand)],
                 actor=actor,
                 reason=reason,
+                reference=reference,
                 now=now,
             )
-        return Inventory.objects.get(pk=product.pk)
+        inventory = Inventory.objects.get(pk=product.pk)
+        inventory.movement = movements[0] if movements else None
+        return inventory
 
 
 def inventory_set(
@@ -103,6 +108,7 @@ def inventory_set(
     expected_on_hand: int | None = None,
     actor: str = "system",
     reason: str = "count",
+    reference: str = "",
     now: datetime | None = None,
 ) -> Inventory:
     """Set the units physically sellable (a count); record the difference as a correction.
@@ -110,7 +116,9 @@ def inventory_set(
     With `expected_on_hand`, refuse with StaleOnHand unless the stock is still that
     figure. Expired holds are reclaimed first, so they never block a stock change; going
     below the units in live holds is refused with StockBelowHeld naming them. Expiry is
-    decided by `now`, or by the database clock.
+    decided by `now`, or by the database clock. `reference` is what the movement belongs
+    to (a back-office batch's Idempotency-Key). The stock row returned carries the ledger
+    row written as `movement`: None when the count was the figure on hand already.
     """
     if not _whole(on_hand) or not 0 <= on_hand <= MAX_STOCK:
         raise InvalidQuantity(f"On-hand stock must be a whole number from 0 to {MAX_STOCK}.")
@@ -122,6 +130,7 @@ def inventory_set(
         kind=StockMovement.Kind.CORRECTION,
         actor=actor,
         reason=reason,
+        reference=reference,
         now=now,
     )
 
@@ -133,13 +142,15 @@ def inventory_adjust(
     expected_on_hand: int | None = None,
     actor: str = "system",
     reason: str = "",
+    reference: str = "",
     kind: str = StockMovement.Kind.ADJUSTMENT,
     now: datetime | None = None,
 ) -> Inventory:
     """Add `delta` units (negative: remove) to the stock; record it as a movement.
 
     With `expected_on_hand`, refuse with StaleOnHand unless the stock is still that
-    figure. The same rules as a count: never below 0 or the units in live holds.
+    figure. The same rules as a count: never below 0 or the units in live holds. The stock
+    row returned carries the ledger row written as `movement`.
     """
     if not _whole(delta) or delta == 0 or abs(delta) > MAX_STOCK:
         raise InvalidQuantity(
@@ -158,6 +169,7 @@ def inventory_adjust(
         kind=kind,
         actor=actor,
         reason=reason,
+        reference=reference,
         now=now,
     )
 

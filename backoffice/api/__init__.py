@@ -1,0 +1,1 @@
+"""The back-office API: `/api/v1/back-office/`, for clients holding an API key."""
