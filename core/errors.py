@@ -8,8 +8,8 @@ into JSON responses. Services never raise DRF exceptions.
 from typing import Any
 
 # Every `code` an error answer can carry: the domain errors' (here, store.errors,
-# reservations.errors) and those config.api_errors gives to DRF and database errors. The
-# OpenAPI schema lists them.
+# reservations.errors, webhooks.errors) and those config.api_errors gives to DRF and
+# database errors. The OpenAPI schema lists them.
 ERROR_CODES = (
     "invalid_input",
     "invalid_quantity",
@@ -31,6 +31,8 @@ ERROR_CODES = (
     "cart_empty",
     "stock_below_held",
     "stale_on_hand",
+    "invalid_webhook_url",
+    "unknown_event_type",
     "invalid_idempotency_key",
     "idempotency_key_reused",
     "request_too_large",

@@ -4,6 +4,7 @@ import pytest
 
 import reservations.errors  # noqa: F401 - registers the holds' and checkout's domain errors
 import store.errors  # noqa: F401 - registers the catalogue's domain errors
+import webhooks.errors  # noqa: F401 - registers the webhooks' domain errors
 from config.api_errors import _DRF_CODES
 from config.parsers import RequestTooLarge
 from core.errors import ERROR_CODES, DomainError
