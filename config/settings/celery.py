@@ -48,8 +48,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tasks.prune_old_records",
         "schedule": 24 * 3600,
         "options": {"expire_seconds": 3600},
-        "description": "Deletes terminal holds, idle empty carts, release runs and alerts older "
-        "than PRUNE_RETENTION_DAYS, in small batches. Orders are kept.",
+        "description": "Deletes terminal holds, idle empty carts, release runs, alerts and "
+        "webhook events with no pending delivery older than PRUNE_RETENTION_DAYS, in small "
+        "batches. Orders are kept.",
     },
     "Dispatch webhook deliveries": {
         "task": "webhooks.tasks.dispatch_webhook_deliveries",
