@@ -48,7 +48,9 @@ _CLAIM = """
     ), due AS (
         SELECT d.id FROM webhooks_delivery d, clock
         WHERE d.status = 'pending' AND d.next_attempt_at <= clock.now
-        ORDER BY d.next_attempt_at, d.id
+        -- The partial index's order: the scan stops after `limit` rows, however many are
+        -- due (a tie-breaker would sort every due row first).
+        ORDER BY d.next_attempt_at
         LIMIT %s
         FOR UPDATE OF d SKIP LOCKED
     )
