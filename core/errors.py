@@ -8,9 +8,10 @@ into JSON responses. Services never raise DRF exceptions.
 from typing import Any
 
 # Every `code` an error answer can carry: the domain errors' (here, store.errors,
-# reservations.errors, backoffice.errors), the back office's `unauthorized`
-# (backoffice.auth) and those config.api_errors gives to DRF and database errors. The
-# OpenAPI schema lists them; a refused item of a back-office stock batch carries one too.
+# reservations.errors, backoffice.errors, webhooks.errors), the back office's
+# `unauthorized` (backoffice.auth) and those config.api_errors gives to DRF and database
+# errors. The OpenAPI schema lists them; a refused item of a back-office stock batch
+# carries one too.
 ERROR_CODES = (
     "invalid_input",
     "invalid_quantity",
@@ -34,6 +35,8 @@ ERROR_CODES = (
     "cart_empty",
     "stock_below_held",
     "stale_on_hand",
+    "invalid_webhook_url",
+    "unknown_event_type",
     "invalid_idempotency_key",
     "idempotency_key_reused",
     "idempotency_key_required",

@@ -11,9 +11,18 @@ class MonitoringConfig(AppConfig):
         # only once the app registry is ready.
         from celery.signals import task_failure
 
-        from monitoring.signals import cart_changed_poke, migrated, release_task_failed
+        from monitoring.signals import (
+            cart_changed_poke,
+            migrated,
+            release_task_failed,
+            webhook_delivery_given_up,
+        )
         from reservations.signals import cart_changed
+        from webhooks.signals import delivery_given_up
 
         task_failure.connect(release_task_failed, dispatch_uid="monitoring.release_task_failed")
         cart_changed.connect(cart_changed_poke, dispatch_uid="monitoring.cart_changed_poke")
+        delivery_given_up.connect(
+            webhook_delivery_given_up, dispatch_uid="monitoring.webhook_delivery_given_up"
+        )
         post_migrate.connect(migrated, sender=self, dispatch_uid="monitoring.migrated")

@@ -1,9 +1,10 @@
 """Prometheus metrics: domain gauges read from the database, request metrics per process.
 
-The domain figures (backlog, holds, release runs, alerts) are computed from the database
-at scrape time, so every web worker answers the same numbers. The request metrics live
-in the process that served the request; under several gunicorn workers prometheus_client's
-multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`) adds them up across workers at scrape time.
+The domain figures (backlog, holds, release runs, alerts, webhook deliveries) are computed
+from the database at scrape time, so every web worker answers the same numbers. The
+request metrics live in the process that served the request; under several gunicorn
+workers prometheus_client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`) adds them up
+across workers at scrape time.
 """
 
 import logging
@@ -25,6 +26,8 @@ from prometheus_client.registry import Collector
 from monitoring.checks import backlog_count, heartbeat_get, hold_figures, overdue_orders_count
 from monitoring.models import Alert
 from reservations.models import ReleaseRun
+from webhooks.models import Delivery
+from webhooks.selectors import deliveries_count
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ def request_observe(*, method: str, route: str, status: int, seconds: float) -> 
 
 
 class DatabaseCollector(Collector):
-    """Domain figures read from the database at each scrape, in seven small queries.
+    """Domain figures read from the database at each scrape, in nine small queries.
 
     A database error drops the domain families and sets `stockhold_metrics_scrape_error`
     to 1, so the scrape still answers with the request metrics.
@@ -149,6 +152,24 @@ class DatabaseCollector(Collector):
         for row in sent:
             alerts.add_metric([row["key"]], row["count"])
         families.append(alerts)
+
+        # Each count reads a partial index of its own status, capped.
+        families.append(
+            GaugeMetricFamily(
+                "stockhold_webhook_deliveries_pending",
+                "Webhook deliveries not yet delivered nor given up (due, waiting to retry, "
+                "or being attempted).",
+                value=deliveries_count(status=Delivery.Status.PENDING),
+            )
+        )
+        families.append(
+            GaugeMetricFamily(
+                "stockhold_webhook_deliveries_failed",
+                "Webhook deliveries given up on after WEBHOOK_GIVE_UP_SECONDS, kept until "
+                "they are retried or pruned.",
+                value=deliveries_count(status=Delivery.Status.FAILED),
+            )
+        )
         return families
 
     def collect(self) -> Iterator[Metric]:

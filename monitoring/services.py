@@ -11,6 +11,7 @@ from monitoring.checks import Heartbeat, backlog_get, heartbeat_get
 from monitoring.models import Alert, FirstStart
 from reservations.services.prune import batches_delete, ended_prune
 from reservations.services.reconcile import StockFigures, stock_drift_find
+from webhooks.services import events_prune
 
 BACKLOG_KEY = "reservation_backlog"
 STALE_KEY = "release_job_stale"
@@ -135,11 +136,13 @@ def health_alerts_run(*, now: datetime | None = None) -> dict:
 
 def records_prune(*, now: datetime | None = None) -> dict[str, int]:
     """Delete what ended more than PRUNE_RETENTION_DAYS ago: terminal holds, idle empty
-    carts, release runs and alerts. Orders, active holds and open problems' cooldowns stay."""
+    carts, release runs, alerts, and webhook events with their deliveries (unless one is
+    still pending). Orders, active holds and open problems' cooldowns stay."""
     before = (now or timezone.now()) - timedelta(days=settings.PRUNE_RETENTION_DAYS)
     batch_size = settings.PRUNE_BATCH_SIZE
     counts = ended_prune(before=before, batch_size=batch_size)
     counts["alerts"] = batches_delete(
         Alert.objects.filter(created_at__lt=before), batch_size=batch_size
     )
+    counts["webhook_events"] = events_prune(before=before, batch_size=batch_size)
     return counts

@@ -1,5 +1,6 @@
-"""Signal handlers: failures elsewhere become alerts; shopper activity pokes the watchdog;
-`migrate` writes the periodic tasks and the first start."""
+"""Signal handlers: failures elsewhere become alerts (the release task, given-up webhook
+deliveries); shopper activity pokes the watchdog; `migrate` writes the periodic tasks and
+the first start."""
 
 import logging
 
@@ -12,6 +13,9 @@ from reservations.tasks import RELEASE_TASK_NAME
 logger = logging.getLogger("stockhold.alerts")
 
 RELEASE_FAILED_KEY = "release_task_failed"
+# One key per endpoint: a dead endpoint's given-up deliveries alert once per cooldown,
+# and each is recorded (suppressed repeats included) under Alerts.
+WEBHOOK_FAILED_KEY = "webhook_delivery_failed:endpoint-{endpoint_id}"
 
 
 def _exception_fields(exception) -> tuple[str, str]:
@@ -55,6 +59,37 @@ def release_task_failed(sender=None, task_id=None, exception=None, **kwargs) -> 
         )
     except Exception:  # noqa: BLE001 - a failing alert must not fail the worker
         logger.exception("could not alert on a failed release task %s", task_id)
+
+
+def webhook_delivery_given_up(sender=None, delivery=None, **kwargs) -> None:
+    """Alert when a webhook delivery was given up on.
+
+    Connected to webhooks.signals.delivery_given_up, which is sent once per delivery, by
+    the attempt that marked it failed. The endpoint's URL stays out of the alert (URLs
+    can carry a token); its id and description name it. Never raises.
+    """
+    try:
+        event, endpoint = delivery.event, delivery.endpoint
+        alert_send(
+            key=WEBHOOK_FAILED_KEY.format(endpoint_id=endpoint.pk),
+            title="webhook delivery failed",
+            message=f"Gave up on {event.type} event {event.id} to endpoint {endpoint.pk} "
+            f"({endpoint.description or 'no description'}) after {delivery.attempts} "
+            f"attempts; last error: {delivery.last_error or 'none'}. Retry it from the "
+            "admin (Deliveries) once the endpoint answers.",
+            severity="error",
+            context={
+                "delivery_id": delivery.pk,
+                "event_id": str(event.id),
+                "event_type": event.type,
+                "endpoint_id": endpoint.pk,
+                "attempts": delivery.attempts,
+                "last_status_code": delivery.last_status_code,
+                "last_error": delivery.last_error[:500],
+            },
+        )
+    except Exception:  # noqa: BLE001 - a failing alert must not fail the worker
+        logger.exception("could not alert on a given-up webhook delivery")
 
 
 def cart_changed_poke(sender=None, **kwargs) -> None:

@@ -40,7 +40,9 @@ class Inventory(models.Model):
 
     `reserved` counts the units in holds whose status is `active`, expired or not. It
     moves only through `reservations.services`; expired holds are added back to the
-    available figure at read time (see `reservations.selectors`).
+    available figure at read time (see `reservations.selectors`). A commit that takes the
+    available figure to 0, or up from 0, records a stock webhook event (see
+    `in_stock_announced`).
     """
 
     product = models.OneToOneField(
@@ -52,6 +54,10 @@ class Inventory(models.Model):
     # Holds move only `reserved` and leave it, so the index below never costs a hold its
     # in-place (HOT) update.
     updated_at = models.DateTimeField(auto_now=True)
+    # Whether the last stock webhook of the product said it is in stock. Written only by
+    # the stock triggers at commit (store/sql/inventory_stock_announce.sql); writes of
+    # this row name their fields (`update()`, `update_fields`), never save the whole row.
+    in_stock_announced = models.BooleanField(db_default=False, editable=False)
 
     class Meta:
         verbose_name_plural = "inventories"

@@ -62,10 +62,14 @@ def api_request(base, method, path, body=None, token=None, timeout=15):
 
 
 class WebhookReceiver:
-    """Record every JSON body POSTed to `url`; `delay` makes it answer late."""
+    """Record every POST to `url`: its JSON body in `received`, and the request as sent
+    (path, headers with lower-case names, raw body) in `requests`. It answers `status`, or
+    first the codes queued in `answers`, one per request; `delay` makes it answer late."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str = "/hooks/alerts") -> None:
         self.received: list[dict] = []
+        self.requests: list[dict] = []
+        self.answers: list[int] = []
         self.delay = 0.0
         self.status = 200
         self.released = threading.Event()
@@ -77,9 +81,17 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
                     receiver.received.append(json.loads(body))
+                    receiver.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": body,
+                        }
+                    )
+                    status = receiver.answers.pop(0) if receiver.answers else receiver.status
                 if receiver.delay:
                     receiver.released.wait(receiver.delay)
-                self.send_response(receiver.status)
+                self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -94,7 +106,7 @@ class WebhookReceiver:
                 pass  # a client that gave up (timeout test) is expected
 
         self._server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/alerts"
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}{path}"
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def sent(self) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ import pytest
 import backoffice.errors  # noqa: F401 - registers the back office's domain errors
 import reservations.errors  # noqa: F401 - registers the holds' and checkout's domain errors
 import store.errors  # noqa: F401 - registers the catalogue's domain errors
+import webhooks.errors  # noqa: F401 - registers the webhooks' domain errors
 from backoffice.auth import Unauthorized
 from config.api_errors import _DRF_CODES
 from config.parsers import RequestTooLarge

@@ -8,3 +8,4 @@ from config.settings.api import *  # noqa: F403 - REST framework, OpenAPI, throt
 from config.settings.base import *  # noqa: F403 - Django: security, apps, database, cache, static
 from config.settings.celery import *  # noqa: F403 - broker, task defaults, beat schedule
 from config.settings.holds import *  # noqa: F403 - holds, the release task, monitoring
+from config.settings.webhooks import *  # noqa: F403 - webhook dispatch, retries, give-up

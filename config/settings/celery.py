@@ -5,6 +5,7 @@ from config.settings.holds import (
     MONITORING_CHECK_INTERVAL_SECONDS,
     RESERVATION_RELEASE_INTERVAL_SECONDS,
 )
+from config.settings.webhooks import WEBHOOK_DISPATCH_INTERVAL_SECONDS
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -47,7 +48,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tasks.prune_old_records",
         "schedule": 24 * 3600,
         "options": {"expire_seconds": 3600},
-        "description": "Deletes terminal holds, idle empty carts, release runs and alerts older "
-        "than PRUNE_RETENTION_DAYS, in small batches. Orders are kept.",
+        "description": "Deletes terminal holds, idle empty carts, release runs, alerts and "
+        "webhook events with no pending delivery older than PRUNE_RETENTION_DAYS, in small "
+        "batches. Orders are kept.",
+    },
+    "Dispatch webhook deliveries": {
+        "task": "webhooks.tasks.dispatch_webhook_deliveries",
+        "schedule": WEBHOOK_DISPATCH_INTERVAL_SECONDS,
+        "options": {"expire_seconds": WEBHOOK_DISPATCH_INTERVAL_SECONDS},
+        "description": "Claims the webhook deliveries that are due (new, or retries whose "
+        "backoff is over) and enqueues one signed POST for each. Events wait in the outbox "
+        "while it does not run; none is lost.",
     },
 }

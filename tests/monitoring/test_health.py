@@ -293,4 +293,5 @@ def test_schedules_exist_after_migrate():
         "reservations.tasks.release_expired_reservations": 60,
         "monitoring.tasks.check_reservation_health": 60,
         "monitoring.tasks.prune_old_records": 24 * 3600,
+        "webhooks.tasks.dispatch_webhook_deliveries": 5,
     }

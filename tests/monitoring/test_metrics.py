@@ -142,6 +142,8 @@ def test_domain_metrics_carry_the_database_figures(client, clock, monitoring_set
         ("stockhold_release_failures_total", ()): 1,
         ("stockhold_alerts_sent_total", (("key", "expired-backlog"),)): 1,
         ("stockhold_alerts_sent_total", (("key", "release-task-failed"),)): 2,
+        ("stockhold_webhook_deliveries_pending", ()): 0,
+        ("stockhold_webhook_deliveries_failed", ()): 0,
         ("stockhold_metrics_scrape_error", ()): 0,
     }
     types = {f.name: f.type for f in text_string_to_metric_families(response.content.decode())}
@@ -188,8 +190,9 @@ def test_collector_queries_do_not_grow_with_the_data(
         ReleaseRun.objects.create(started_at=clock.current, status=ReleaseRun.Status.FAILED)
 
     # backlog of holds 1 and of unpaid orders 1, hold figures 1, heartbeat 3 and the first
-    # start (no run succeeded yet), release runs 1, alerts 1.
-    with django_assert_num_queries(9):
+    # start (no run succeeded yet), release runs 1, alerts 1, webhook deliveries pending 1
+    # and failed 1.
+    with django_assert_num_queries(11):
         families = list(DatabaseCollector().collect())
 
     alerts = next(f for f in families if f.name == "stockhold_alerts_sent")

@@ -52,7 +52,9 @@ def history(settings):
 def test_old_ended_records_go_and_everything_else_stays(history):
     counts = records_prune()
 
-    assert counts == {"holds": 2, "carts": 2, "release_runs": 1, "alerts": 1}
+    assert counts == {
+        "holds": 2, "carts": 2, "release_runs": 1, "alerts": 1, "webhook_events": 0
+    }
     assert set(Cart.objects.values_list("pk", flat=True)) == {
         history["recent_empty"].pk, history["old_buyer"].pk, history["old_holder"].pk
     }
@@ -65,8 +67,12 @@ def test_old_ended_records_go_and_everything_else_stays(history):
 
 def test_pruning_works_in_batches_and_a_second_run_finds_nothing(history, settings):
     settings.PRUNE_BATCH_SIZE = 1
-    assert records_prune() == {"holds": 2, "carts": 2, "release_runs": 1, "alerts": 1}
-    assert records_prune() == {"holds": 0, "carts": 0, "release_runs": 0, "alerts": 0}
+    assert records_prune() == {
+        "holds": 2, "carts": 2, "release_runs": 1, "alerts": 1, "webhook_events": 0
+    }
+    assert records_prune() == {
+        "holds": 0, "carts": 0, "release_runs": 0, "alerts": 0, "webhook_events": 0
+    }
 
 
 def test_pruning_runs_daily_on_beat(settings):
