@@ -18,9 +18,11 @@ from reservations.errors import (
     ProductNotOnSale,
 )
 from reservations.models import Cart, Order, OrderLine, Reservation
+from reservations.services.orders import order_event_record
 from reservations.services.reclaim import stock_take
 from store.models import Inventory, StockMovement
 from store.services import stock_movements_record
+from webhooks.models import EventType
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,15 @@ def _checkout(
         )
         Cart.objects.filter(pk=cart.pk).update(
             status=Cart.Status.CHECKED_OUT, expires_at=None, updated_at=now or Now()
+        )
+        order_event_record(
+            type=EventType.ORDER_CREATED,
+            order=order,
+            lines=[
+                {"product_id": line.product_id, "sku": line.product.sku, "quantity": line.quantity}
+                for line in lines
+            ],
+            now=now,
         )
         return order, True
 

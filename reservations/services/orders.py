@@ -16,9 +16,42 @@ from django.db.models.functions import Now
 
 from core.clock import db_now
 from reservations.errors import OrderCancelled, PaymentWindowExpired
-from reservations.models import Order, Reservation
+from reservations.models import Order, OrderLine, Reservation
 from store.models import Inventory, StockMovement
 from store.services import stock_movements_record
+from webhooks.models import EventType
+from webhooks.services import event_record
+
+
+def _instant(value: datetime | None) -> str | None:
+    # As the API writes it.
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def order_event_record(
+    *, type: str, order: Order, lines: list[dict] | None = None, now: datetime | None = None
+) -> None:
+    """Record the webhook event `type` of `order` as it is now, in the caller's transaction:
+    it is delivered if and only if the change it announces commits. `lines` (product_id,
+    sku, quantity) saves reading them when the caller has them."""
+    if lines is None:
+        lines = list(
+            OrderLine.objects.filter(order_id=order.pk)
+            .order_by("product_id")
+            .values("product_id", "sku", "quantity")
+        )
+    event_record(
+        type=type,
+        data={
+            "order_id": str(order.pk),
+            "cart_id": str(order.cart_id),
+            "status": order.status,
+            "total": str(order.total),
+            "payment_expires_at": _instant(order.payment_expires_at),
+            "lines": lines,
+        },
+        now=now,
+    )
 
 
 def _live_holds(*, order: Order, now: datetime) -> list[Reservation]:
@@ -77,6 +110,7 @@ def order_confirm(
         )
         Order.objects.filter(pk=locked.pk).update(status=Order.Status.PLACED, confirmed_at=now)
         locked.refresh_from_db(fields=["status", "confirmed_at"])
+        order_event_record(type=EventType.ORDER_CONFIRMED, order=locked, now=now)
     return locked, True
 
 
@@ -133,6 +167,7 @@ def order_cancel(
             status=Order.Status.CANCELLED, cancelled_at=now or Now()
         )
         locked.refresh_from_db(fields=["status", "cancelled_at"])
+        order_event_record(type=EventType.ORDER_CANCELLED, order=locked, now=now)
     return locked, True
 
 
@@ -158,6 +193,8 @@ def pending_orders_expire(*, now: datetime | None = None, batch_size: int | None
                 Order.objects.filter(pk__in=ids).update(
                     status=Order.Status.EXPIRED, expired_at=stamp
                 )
+                for order in Order.objects.filter(pk__in=ids).order_by("payment_expires_at"):
+                    order_event_record(type=EventType.ORDER_EXPIRED, order=order, now=stamp)
         expired += len(ids)
         if len(ids) < batch_size:
             return expired

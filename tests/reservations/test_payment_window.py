@@ -319,3 +319,75 @@ def _pending_order_past_deadline(now) -> Order:
     hold_set(cart=cart, product=product, quantity=1, now=now - timedelta(seconds=WINDOW * 2))
     order, _ = checkout(cart=cart, now=now - timedelta(seconds=WINDOW * 2))
     return order
+
+
+def _events(type_prefix="order."):
+    from webhooks.models import Event
+
+    return [
+        (event.type, event.data["order_id"], event.data["status"])
+        for event in Event.objects.filter(type__startswith=type_prefix).order_by("created_at")
+    ]
+
+
+def test_every_way_an_order_goes_is_an_event_in_the_same_transaction(window, now):
+    from webhooks.models import Delivery, Endpoint, Event
+
+    endpoint = Endpoint.objects.create(url="https://shop.example.com/hooks", secret="s" * 32)
+    products = [ProductFactory(on_hand=10, sku=f"EVT-{n}") for n in range(4)]
+    orders = []
+    for product in products:
+        cart = CartFactory()
+        hold_set(cart=cart, product=product, quantity=2, now=now)
+        orders.append(checkout(cart=cart, now=now)[0])
+    paid, cancelled, unpaid, refused = orders
+    order_confirm(order=paid, actor="psp", now=now)
+    order_confirm(order=paid, actor="psp", now=now)  # nothing new
+    order_cancel(order=cancelled, actor="psp", now=now)
+    after = now + timedelta(seconds=WINDOW + 1)
+    with pytest.raises(PaymentWindowExpired):
+        order_confirm(order=refused, actor="psp", now=after)
+    release_run(now=after)
+
+    assert sorted(_events()) == sorted([
+        *[("order.created", str(o.pk), "pending_payment") for o in orders],
+        ("order.confirmed", str(paid.pk), "placed"),
+        ("order.cancelled", str(cancelled.pk), "cancelled"),
+        ("order.expired", str(unpaid.pk), "expired"),
+        ("order.expired", str(refused.pk), "expired"),
+    ])
+    event = Event.objects.get(type="order.confirmed")
+    assert event.data == {
+        "order_id": str(paid.pk),
+        "cart_id": str(paid.cart_id),
+        "status": "placed",
+        "total": str(paid.total),
+        "payment_expires_at": paid.payment_expires_at.isoformat().replace("+00:00", "Z"),
+        "lines": [{"product_id": products[0].pk, "sku": "EVT-0", "quantity": 2}],
+    }
+    assert Delivery.objects.filter(endpoint=endpoint).count() == Event.objects.count()
+
+
+def test_a_refused_change_records_no_event(window, now):
+    from webhooks.models import Event
+
+    product = ProductFactory(on_hand=1)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=1, now=now)
+    order, _ = checkout(cart=cart, now=now)
+    before = Event.objects.count()
+    with pytest.raises(PaymentWindowExpired):
+        order_cancel(order=order, actor="psp", now=now + timedelta(seconds=WINDOW))
+    assert Event.objects.count() == before
+
+
+def test_without_a_window_checkout_announces_a_placed_order(now):
+    product = ProductFactory(on_hand=3)
+    cart = CartFactory()
+    hold_set(cart=cart, product=product, quantity=1, now=now)
+    order, _ = checkout(cart=cart, now=now)
+    order_cancel(order=order, actor="staff:ann", now=now)
+    assert _events() == [
+        ("order.created", str(order.pk), "placed"),
+        ("order.cancelled", str(order.pk), "cancelled"),
+    ]
