@@ -42,6 +42,7 @@ ERROR_CODES = (
     "idempotency_key_required",
     "idempotency_key_in_progress",
     "batch_too_large",
+    "order_not_found",
     "payment_window_expired",
     "order_cancelled",
     "request_too_large",

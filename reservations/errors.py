@@ -103,3 +103,9 @@ class OrderCancelled(DomainError):
     code = "order_cancelled"
     status = 409
     default_detail = "The order was cancelled and cannot be confirmed."
+
+
+class OrderNotFound(DomainError):
+    code = "order_not_found"
+    status = 404
+    default_detail = "No such order."

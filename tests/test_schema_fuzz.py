@@ -131,9 +131,34 @@ def _cart(state: str, shelf) -> tuple[str, str]:
     return str(cart.pk), token
 
 
+def _order(state: str, shelf) -> str:
+    """A real order: pending payment, past its deadline, paid or cancelled; its id."""
+    from django.test import override_settings
+
+    from reservations.models import Order, Reservation
+    from reservations.services import order_cancel, order_confirm
+
+    with transaction.atomic(), override_settings(ORDER_PAYMENT_WINDOW_SECONDS=900):
+        cart, _ = cart_create()
+        hold_set(cart=cart, product=shelf[0], quantity=1)
+        order, _ = checkout(cart=cart)
+        if state == "paid":
+            order_confirm(order=order, actor="fuzz")
+        elif state == "cancelled":
+            order_cancel(order=order, actor="fuzz")
+        elif state == "overdue":
+            past = timezone.now() - timedelta(hours=1)
+            Order.objects.filter(pk=order.pk).update(payment_expires_at=past)
+            Reservation.objects.filter(cart=cart, status="active").update(expires_at=past)
+    return str(order.pk)
+
+
 def _aim_back_office(case, shelf, rng: random.Random) -> None:
-    """Name the shelf's SKUs in most back-office examples, and share one Idempotency-Key."""
+    """Name the shelf's SKUs and real orders in most back-office examples, and share one
+    Idempotency-Key."""
     path, query = case.path_parameters or {}, case.query or {}
+    if "order_id" in path and rng.random() < 0.9:
+        path["order_id"] = _order(rng.choice(["pending", "overdue", "paid", "cancelled"]), shelf)
     if "sku" in path and rng.random() < 0.85:
         path["sku"] = rng.choice(shelf).sku
     if isinstance(query.get("sku"), list) and rng.random() < 0.7:
@@ -217,6 +242,9 @@ def test_every_back_office_operation_needs_the_api_key():
         ("/api/v1/back-office/products/{sku}/", "put"),
         ("/api/v1/back-office/stock/", "get"),
         ("/api/v1/back-office/stock/", "post"),
+        ("/api/v1/back-office/orders/{order_id}/", "get"),
+        ("/api/v1/back-office/orders/{order_id}/confirm/", "post"),
+        ("/api/v1/back-office/orders/{order_id}/cancel/", "post"),
     }
     for path, method in operations:
         operation = schema.raw_schema["paths"][path][method]

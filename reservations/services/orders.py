@@ -58,7 +58,7 @@ def _live_holds(*, order: Order, now: datetime) -> list[Reservation]:
     """Lock and return the pending order's holds; PaymentWindowExpired unless every one is
     still live at `now`."""
     if order.payment_expires_at is None or order.payment_expires_at <= now:
-        raise PaymentWindowExpired(status=Order.Status.EXPIRED)
+        raise PaymentWindowExpired()
     holds = list(
         Reservation.objects.select_for_update()
         .filter(cart_id=order.cart_id, status=Reservation.Status.ACTIVE, expires_at__gt=now)
@@ -66,7 +66,7 @@ def _live_holds(*, order: Order, now: datetime) -> list[Reservation]:
     )
     if len(holds) != order.lines.count():
         # A reclaimer took one at the deadline before this call locked it.
-        raise PaymentWindowExpired(status=Order.Status.EXPIRED)
+        raise PaymentWindowExpired()
     return holds
 
 
@@ -89,7 +89,7 @@ def order_confirm(
         if locked.status == Order.Status.CANCELLED:
             raise OrderCancelled()
         if locked.status == Order.Status.EXPIRED:
-            raise PaymentWindowExpired(status=Order.Status.EXPIRED)
+            raise PaymentWindowExpired()
         now = now or db_now()
         holds = _live_holds(order=locked, now=now)
         for hold in holds:
@@ -157,7 +157,7 @@ def order_cancel(
         if locked.status == Order.Status.CANCELLED:
             return locked, False
         if locked.status == Order.Status.EXPIRED:
-            raise PaymentWindowExpired(status=Order.Status.EXPIRED)
+            raise PaymentWindowExpired()
         if locked.status == Order.Status.PENDING_PAYMENT:
             now = now or db_now()
             _cancel_pending(order=locked, now=now)
