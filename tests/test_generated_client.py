@@ -9,10 +9,11 @@ generator fails the module: when it cannot read part of the schema, the schema i
 Clients are built with `raise_on_unexpected_status`, so an answer whose status the schema
 does not list fails too.
 
-The walk is one test of steps, each a function taking what the previous ones made. Steps
-that go on from the order (the back office confirming payment, with a Bearer key from
-`manage.py api_key_create`) take `Clients.back_office(key)` and the order the storefront
-steps return.
+The walk is one test of steps, each a function taking what the previous ones made. A
+second walk runs the back office with a Bearer key, against a server with a payment window:
+the ERP puts a product by SKU and receives its stock with an Idempotency-Key, a shopper
+checks out (the order is `pending_payment`), and the shop's server confirms the payment,
+after which the stock read shows the units sold.
 """
 
 import importlib
@@ -109,6 +110,15 @@ class Clients:
 @pytest.fixture
 def clients(sdk, server) -> Clients:
     return Clients(sdk, server)
+
+
+@pytest.fixture(scope="module")
+def paying_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A second runserver whose checkouts hold the units for a 15-minute payment window."""
+    log = tmp_path_factory.mktemp("web") / "web.log"
+    env = process_env(ALLOWED_HOSTS="127.0.0.1,localhost", ORDER_PAYMENT_WINDOW_SECONDS="900")
+    with runserver(env, log) as (_, base):
+        yield base
 
 
 @dataclass
@@ -209,6 +219,63 @@ def test_storefront_walkthrough_through_the_generated_client(clients):
     _browse(clients, shelf)
     cart_id, token = _hold(clients, shelf)
     _checkout(clients, cart_id, token)
+
+
+def _stock_sync(clients: Clients, key: str) -> None:
+    """The ERP puts a product by SKU and receives its stock, with an Idempotency-Key."""
+    models = clients.models
+    office = clients.back_office(key)
+    put = clients.op("back_office", "backoffice_product_put").sync_detailed(
+        "WALK-HAT", client=office,
+        body=models.ProductPutInputRequest(name="Hat", price="12.00", is_active=True),
+    )
+    assert put.status_code == 201
+    batch = [models.StockItemInputRequest.from_dict({"sku": "WALK-HAT", "delta": 4})]
+    applied = clients.op("back_office", "backoffice_stock_apply").sync_detailed(
+        client=office, body=batch, idempotency_key=str(uuid.uuid4())
+    )
+    assert applied.status_code == 200, applied.content
+    listed = clients.op("back_office", "backoffice_stock_list").sync(
+        client=office, sku=["WALK-HAT"]
+    )
+    assert [(r.sku, r.on_hand, r.available) for r in listed.results] == [("WALK-HAT", 4, 4)]
+
+
+def _pay(clients: Clients, key: str, order) -> None:
+    """The payment went through: the shop's server confirms it; the units are sold."""
+    models = clients.models
+    office = clients.back_office(key)
+    assert order.status == models.OrderStatusEnum.PENDING_PAYMENT
+    assert order.payment_expires_at is not None
+    confirmed = clients.op("back_office", "backoffice_order_confirm").sync(
+        order.id, client=office
+    )
+    assert confirmed.status == models.OrderStatusEnum.PLACED
+    listed = clients.op("back_office", "backoffice_stock_list").sync(
+        client=office, sku=["WALK-HAT"]
+    )
+    assert [(r.sku, r.on_hand, r.available) for r in listed.results] == [("WALK-HAT", 1, 1)]
+
+
+def test_back_office_walkthrough_with_a_payment_window(sdk, paying_server):
+    from backoffice.services import api_key_create
+
+    clients = Clients(sdk, paying_server)
+    models = clients.models
+    key = api_key_create(name="walkthrough")[1]
+    _stock_sync(clients, key)
+    hat = clients.op("products", "products_list").sync(
+        client=clients.storefront(), sku=["WALK-HAT"]
+    ).results[0]
+    created = clients.op("carts", "cart_create").sync(client=clients.storefront())
+    cart = clients.cart(created.token)
+    clients.op("carts", "cart_item_set").sync(
+        created.id, hat.id, client=cart, body=models.CartItemInputRequest(quantity=3)
+    )
+    order = clients.op("checkout", "cart_checkout").sync(
+        created.id, client=cart, idempotency_key=str(uuid.uuid4())
+    )
+    _pay(clients, key, order)
 
 
 def test_a_wrong_cart_token_is_cart_not_found_through_the_generated_client(clients):
