@@ -141,7 +141,7 @@ def back_office_key() -> str:
     """A back-office API key for the shop's payment step."""
     from backoffice.services import api_key_create
 
-    return api_key_create(name="soak payments")[1]
+    return api_key_create(name="soak-payments")[1]
 
 
 def release_figures() -> tuple[int, int]:

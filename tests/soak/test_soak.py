@@ -4,7 +4,8 @@ The same driver as `make soak`: web, worker and beat from the Procfile on the su
 PostgreSQL server and Redis, shoppers through the HTTP API, staff restocks, the release
 task; then the audit. Holds last 4 s and the release task runs every 8 s, so in 20 s many
 holds expire, some are reclaimed by shoppers before the task gets to them, and the rest
-are released by it.
+are released by it. Checkout holds the units for a 4 s payment window, which the shop's
+payment step confirms, cancels, lets pass, or misses.
 """
 
 import json
@@ -71,7 +72,8 @@ def test_short_soak_through_the_real_processes_passes_the_audit(
     }
     argv = [
         sys.executable, "-m", "soak", "--seconds", str(SECONDS), "--shoppers", "32",
-        "--ttl", "4", "--release-interval", "8", "--no-write", "--json", str(results),
+        "--ttl", "4", "--payment-window", "4", "--release-interval", "8", "--no-write",
+        "--json", str(results),
         "--work", str(work),
     ]
     driver = subprocess.Popen(
@@ -105,5 +107,11 @@ def test_short_soak_through_the_real_processes_passes_the_audit(
     assert traffic["requests"] > 100
     assert traffic["by_code"].get("409 insufficient_stock", 0) > 0
     assert document["orders"] > 0
+    # Checkout held for payment: orders were paid, cancelled and left to expire.
+    statuses = document["order_statuses"]
+    assert statuses.get("pending_payment", 0) == 0 and all(
+        statuses.get(s, 0) > 0 for s in ("placed", "cancelled", "expired")
+    ), statuses
+    assert traffic["by_code"].get("409 payment_window_expired", 0) > 0
     assert document["release"]["released_holds"] > 0
     assert document["release"]["reclaimed_by_shoppers"] > 0
