@@ -5,6 +5,7 @@ from rest_framework import serializers
 from reservations.serializers import ErrorOutput, StrictIntegerField
 from store.limits import MAX_PRICE, MAX_STOCK
 from store.models import StockMovement
+from webhooks.models import Endpoint, EventType
 
 # What a stock batch's item can be: see backoffice.services.stock.
 ITEM_STATUSES = ("applied", "refused")
@@ -39,7 +40,13 @@ class BackOfficeErrorOutput(ErrorOutput):
 
     field = serializers.CharField(
         required=False,
-        help_text="`invalid_input`, `invalid_price`, `invalid_sku`: the field at fault.",
+        help_text="`invalid_input`, `invalid_price`, `invalid_sku`, `invalid_webhook_url`, "
+        "`unknown_event_type`: the field at fault.",
+    )
+    unknown = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="`unknown_event_type`: the event types that do not exist.",
     )
     max_price = serializers.CharField(
         required=False, help_text="`invalid_price`: the highest price a product may have."
@@ -169,4 +176,87 @@ class StockBatchOutput(serializers.Serializer):
     items = StockItemResultOutput(many=True, help_text="Every item's result, in batch order.")
     stock = StockLevelOutput(
         many=True, help_text="The figures after the batch of each known SKU in it, once each."
+    )
+
+
+class EventTypeNameField(serializers.ChoiceField):
+    """An event type's name: any JSON string; whether it is a known type is the services'
+    check (`unknown_event_type`), so the schema lists the known ones without refusing here."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=EventType.choices, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return data
+
+
+_URL_HELP = (
+    "Where each delivery is POSTed: an absolute http:// or https:// URL of at most "
+    f"{Endpoint._meta.get_field('url').max_length} characters; another is "
+    "`invalid_webhook_url`."
+)
+_EVENT_TYPES_HELP = (
+    "The event types the endpoint receives, each once; empty: every type, those added "
+    "later included. A type that does not exist is `unknown_event_type`."
+)
+_DESCRIPTION_MAX_LENGTH = Endpoint._meta.get_field("description").max_length
+
+
+class WebhookEndpointCreateInput(serializers.Serializer):
+    url = StrictCharField(allow_blank=True, help_text=_URL_HELP)
+    event_types = serializers.ListField(
+        child=EventTypeNameField(), required=False, default=list, help_text=_EVENT_TYPES_HELP
+    )
+    description = StrictCharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=_DESCRIPTION_MAX_LENGTH,
+        help_text=f"For people: whose endpoint it is, at most {_DESCRIPTION_MAX_LENGTH} "
+        "characters.",
+    )
+    is_active = StrictBooleanField(
+        required=False, default=True, help_text="Receives deliveries; true by default."
+    )
+
+
+class WebhookEndpointUpdateInput(serializers.Serializer):
+    """The fields to change; those left out stay as they are."""
+
+    url = StrictCharField(required=False, allow_blank=True, help_text=_URL_HELP)
+    event_types = serializers.ListField(
+        child=EventTypeNameField(), required=False, help_text=_EVENT_TYPES_HELP
+    )
+    description = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=_DESCRIPTION_MAX_LENGTH,
+        help_text=f"For people, at most {_DESCRIPTION_MAX_LENGTH} characters.",
+    )
+    is_active = StrictBooleanField(
+        required=False,
+        help_text="false: no new deliveries, and pending ones are given up when they come "
+        "due; true again: new events are delivered.",
+    )
+
+
+class WebhookEndpointOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EventType.choices),
+        help_text="The event types it receives; empty: every type.",
+    )
+    description = serializers.CharField()
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class WebhookEndpointSecretOutput(WebhookEndpointOutput):
+    secret = serializers.CharField(
+        help_text="The signing secret (`whsec_...`): receivers check each delivery's "
+        "`X-Stockhold-Signature` with it. Answered only here; keep it now.",
     )

@@ -37,6 +37,7 @@ ERROR_CODES = (
     "stale_on_hand",
     "invalid_webhook_url",
     "unknown_event_type",
+    "webhook_endpoint_not_found",
     "invalid_idempotency_key",
     "idempotency_key_reused",
     "idempotency_key_required",

@@ -9,7 +9,8 @@ operation, and the content type, body and headers it gives for that code.
 Generated cart ids, tokens and product ids would almost all be answered 404, so most
 examples are pointed at a real cart (empty, holding stock, checked out, or short of stock
 for checkout) with its token, and at a product on the shelf; back-office examples mostly
-name the shelf's SKUs, and some reuse one Idempotency-Key (replays and refused reuses);
+name the shelf's SKUs or a real webhook endpoint, and some reuse one Idempotency-Key
+(replays and refused reuses);
 bodies, the other headers and the remaining examples stay as generated. The health report
 is asked for both healthy and unhealthy.
 
@@ -45,6 +46,7 @@ from reservations.models import ReleaseRun
 from reservations.services import cart_create, checkout, hold_set
 from reservations.services.release import release_run
 from tests.factories import ApiKeyFactory, ProductFactory
+from webhooks.services import endpoint_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,6 +112,13 @@ def shelf():
     ]
 
 
+@pytest.fixture
+def webhook_endpoint():
+    """A webhook endpoint that back-office examples change and rotate the secret of."""
+    endpoint, _secret = endpoint_create(url="https://erp.example.com/hooks", event_types=[])
+    return endpoint
+
+
 def _cart(state: str, shelf) -> tuple[str, str]:
     """A real cart, empty, holding stock, checked out or short: (id, token).
 
@@ -153,14 +162,16 @@ def _order(state: str, shelf) -> str:
     return str(order.pk)
 
 
-def _aim_back_office(case, shelf, rng: random.Random) -> None:
-    """Name the shelf's SKUs and real orders in most back-office examples, and share one
-    Idempotency-Key."""
+def _aim_back_office(case, shelf, endpoint, rng: random.Random) -> None:
+    """Name the shelf's SKUs, real orders and the webhook endpoint in most back-office
+    examples, and share one Idempotency-Key."""
     path, query = case.path_parameters or {}, case.query or {}
     if "order_id" in path and rng.random() < 0.9:
         path["order_id"] = _order(rng.choice(["pending", "overdue", "paid", "cancelled"]), shelf)
     if "sku" in path and rng.random() < 0.85:
         path["sku"] = rng.choice(shelf).sku
+    if "endpoint_id" in path and rng.random() < 0.85:
+        path["endpoint_id"] = endpoint.pk
     if isinstance(query.get("sku"), list) and rng.random() < 0.7:
         query["sku"] = [rng.choice(shelf).sku for _ in query["sku"]]
     if isinstance(case.body, list) and rng.random() < 0.9:
@@ -179,7 +190,7 @@ def _aim_back_office(case, shelf, rng: random.Random) -> None:
         case.headers["Idempotency-Key"] = REPEATED_KEY
 
 
-def _aim(case, shelf) -> None:
+def _aim(case, shelf, endpoint) -> None:
     """Point most examples at a real cart with its token, and at a product on the shelf.
 
     The choices are drawn from a generator seeded with the generated request, so an example
@@ -189,7 +200,7 @@ def _aim(case, shelf) -> None:
     body = None if isinstance(case.body, NotSet) else case.body  # NotSet's repr has an address
     rng = random.Random(repr((path, dict(case.headers or {}), case.query, body)))
     if case.operation.path.startswith("/api/v1/back-office/"):
-        _aim_back_office(case, shelf, rng)
+        _aim_back_office(case, shelf, endpoint, rng)
         return
     if not path:
         return
@@ -209,8 +220,10 @@ def _aim(case, shelf) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-def test_api_answers_as_its_schema_says(case, shelf, installed_long_ago, back_office_key):
-    _aim(case, shelf)
+def test_api_answers_as_its_schema_says(
+    case, shelf, webhook_endpoint, installed_long_ago, back_office_key
+):
+    _aim(case, shelf, webhook_endpoint)
     if case.operation.path == "/api/v1/health/" and case.method == "GET":
         # Unhealthy until a release has run: a 503 by design, with the same body shape.
         ReleaseRun.objects.all().delete()
@@ -245,6 +258,11 @@ def test_every_back_office_operation_needs_the_api_key():
         ("/api/v1/back-office/orders/{order_id}/", "get"),
         ("/api/v1/back-office/orders/{order_id}/confirm/", "post"),
         ("/api/v1/back-office/orders/{order_id}/cancel/", "post"),
+        ("/api/v1/back-office/webhook-endpoints/", "get"),
+        ("/api/v1/back-office/webhook-endpoints/", "post"),
+        ("/api/v1/back-office/webhook-endpoints/{endpoint_id}/", "get"),
+        ("/api/v1/back-office/webhook-endpoints/{endpoint_id}/", "patch"),
+        ("/api/v1/back-office/webhook-endpoints/{endpoint_id}/rotate-secret/", "post"),
     }
     for path, method in operations:
         operation = schema.raw_schema["paths"][path][method]
@@ -255,7 +273,7 @@ def test_every_back_office_operation_needs_the_api_key():
 @pytest.mark.parametrize("path, method", _back_office_operations())
 @pytest.mark.parametrize("key", ["missing", "wrong", "revoked"])
 def test_back_office_operations_answer_401_as_the_schema_says_without_a_live_key(
-    client, shelf, back_office_key, path, method, key
+    client, shelf, webhook_endpoint, back_office_key, path, method, key
 ):
     if key == "revoked":
         api_key_revoke(api_key=back_office_key)
@@ -267,7 +285,7 @@ def test_back_office_operations_answer_401_as_the_schema_says_without_a_live_key
     body = json.dumps([{"sku": shelf[0].sku, "delta": 1}])
     response = client.generic(
         method.upper(),
-        path.replace("{sku}", shelf[0].sku),
+        path.replace("{sku}", shelf[0].sku).replace("{endpoint_id}", str(webhook_endpoint.pk)),
         body if method != "get" else "",
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY="no-key-1",

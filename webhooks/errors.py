@@ -13,3 +13,9 @@ class UnknownEventType(DomainError):
     code = "unknown_event_type"
     status = 400
     default_detail = "No such event type."
+
+
+class EndpointNotFound(DomainError):
+    code = "webhook_endpoint_not_found"
+    status = 404
+    default_detail = "No such webhook endpoint."

@@ -105,7 +105,7 @@ SPECTACULAR_SETTINGS = {
         {
             "name": "Back office",
             "description": "For the shop's own servers, with an API key: the catalogue and "
-            "stock by SKU, and the payment of pending orders.",
+            "stock by SKU, the payment of pending orders, and webhook endpoints.",
         },
     ],
     # No global `SECURITY`: each operation says what it needs (nothing, the cart token, or
@@ -132,6 +132,7 @@ SPECTACULAR_SETTINGS = {
         "ErrorCodeEnum": "core.errors.ERROR_CODES",
         "StockMovementKindEnum": "store.models.StockMovement.Kind",
         "StockItemStatusEnum": "backoffice.serializers.ITEM_STATUSES",
+        "WebhookEventTypeEnum": "webhooks.models.EventType",
     },
 }
 
