@@ -36,13 +36,17 @@ def runserver(env: dict[str, str], log_path: Path):
         yield process, base
 
 
-def api_call(base, method, path, body=None, token=None, timeout=15):
+def api_call(base, method, path, body=None, token=None, timeout=15, headers=None):
     """Call the project's JSON API; return (status, body, headers), for errors too."""
     request = urllib.request.Request(
         base + path,
         method=method,
         data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **({"X-Cart-Token": token} if token else {})},
+        headers={
+            "Content-Type": "application/json",
+            **({"X-Cart-Token": token} if token else {}),
+            **(headers or {}),
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -56,9 +60,9 @@ def api_call(base, method, path, body=None, token=None, timeout=15):
         return error.code, answer, dict(error.headers)
 
 
-def api_request(base, method, path, body=None, token=None, timeout=15):
+def api_request(base, method, path, body=None, token=None, timeout=15, headers=None):
     """Call the project's JSON API; return (status, body), for errors too."""
-    return api_call(base, method, path, body, token, timeout)[:2]
+    return api_call(base, method, path, body, token, timeout, headers)[:2]
 
 
 class WebhookReceiver:

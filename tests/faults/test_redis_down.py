@@ -10,6 +10,7 @@ from celery import Celery
 from django.db.models import Sum
 from django.utils import timezone
 
+from backoffice.services import api_key_create
 from devstack.servers import Valkey
 from reservations.models import Order, ReleaseRun, Reservation
 from reservations.tasks import RELEASE_TASK_NAME
@@ -38,6 +39,8 @@ def _env(redis_url: str) -> dict[str, str]:
         CELERY_BROKER_URL=redis_url,
         ALLOWED_HOSTS="127.0.0.1",
         SECRET_KEY="redis-down-fault-test-secret-key-long-enough-for-production-check",
+        # Checkout holds the units for the payment; the shop's server confirms it.
+        ORDER_PAYMENT_WINDOW_SECONDS="900",
         MONITORING_HEALTH_CACHE_SECONDS="0",
         ALERT_WEBHOOK_URL="",
         ADMINS="",
@@ -45,8 +48,9 @@ def _env(redis_url: str) -> dict[str, str]:
     )
 
 
-def _shop(base, product, quantity):
-    """One shopper: a cart, a hold, a change, a checkout. Returns the statuses."""
+def _shop(base, product, quantity, key):
+    """One shopper: a cart, a hold, a change, a checkout, and the back office confirming
+    the payment with `key`. Returns the statuses."""
     statuses = []
     status, cart = _request(base, "POST", "/api/v1/carts/")
     statuses.append(status)
@@ -55,8 +59,17 @@ def _shop(base, product, quantity):
     path = f"/api/v1/carts/{cart['id']}/items/{product.pk}/"
     statuses.append(_request(base, "PUT", path, {"quantity": quantity + 1}, cart["token"])[0])
     statuses.append(_request(base, "PUT", path, {"quantity": quantity}, cart["token"])[0])
+    status, order = _request(
+        base, "POST", f"/api/v1/carts/{cart['id']}/checkout/", token=cart["token"]
+    )
+    statuses.append(status)
+    if status != 201 or order["status"] != "pending_payment":
+        return statuses
     statuses.append(
-        _request(base, "POST", f"/api/v1/carts/{cart['id']}/checkout/", token=cart["token"])[0]
+        _request(
+            base, "POST", f"/api/v1/back-office/orders/{order['id']}/confirm/",
+            headers={"Authorization": f"Bearer {key}"},
+        )[0]
     )
     return statuses
 
@@ -68,6 +81,7 @@ def _broker(base) -> tuple[int, dict]:
 
 def test_shopping_survives_redis_down_and_health_reports_it(tmp_path, throwaway_redis):
     product = product_create(sku="REDIS-DOWN", name="Redis down", price=4, on_hand=100)
+    key = api_key_create(name="psp")[1]
     expired_backlog_create(products=2, carts=50, expired_at=timezone.now() - timedelta(hours=1))
     env = _env(throwaway_redis.url)
     worker_log = tmp_path / "worker.log"
@@ -91,14 +105,15 @@ def test_shopping_survives_redis_down_and_health_reports_it(tmp_path, throwaway_
         celery_processes.running(worker_argv, env, worker_log) as worker,
     ):
         celery_processes._wait_for_worker(sender, worker, worker_log)
-        assert _shop(base, product, 2) == [201, 200, 200, 201]
+        assert _shop(base, product, 2, key) == [201, 200, 200, 201, 200]
         status, broker = _broker(base)
         assert broker["ok"] is True, (status, broker)
 
         throwaway_redis.stop()
-        # Holds and checkouts do not need Redis.
+        # Holds, checkouts and confirming payments do not need Redis.
         for _ in range(3):
-            assert _shop(base, product, 3) == [201, 200, 200, 201], web_log.read_text()[-3000:]
+            statuses = _shop(base, product, 3, key)
+            assert statuses == [201, 200, 200, 201, 200], web_log.read_text()[-3000:]
         status, body = _request(base, "GET", "/api/v1/products/")
         assert status == 200
         status, broker = _broker(base)
@@ -109,7 +124,7 @@ def test_shopping_survives_redis_down_and_health_reports_it(tmp_path, throwaway_
         throwaway_redis.start()  # same port
         status, broker = _broker(base)
         assert broker["ok"] is True, (status, broker)
-        assert _shop(base, product, 1) == [201, 200, 200, 201]
+        assert _shop(base, product, 1, key) == [201, 200, 200, 201, 200]
 
         # The worker reconnects on its own and the next run catches up the backlog.
         sender.send_task(RELEASE_TASK_NAME)
@@ -123,6 +138,7 @@ def test_shopping_survives_redis_down_and_health_reports_it(tmp_path, throwaway_
         assert "Connection to broker lost" in worker_log.read_text()
     sender.close()
 
+    assert set(Order.objects.values_list("status", flat=True)) == {"placed"}
     assert Order.objects.count() == 5
     inventory = Inventory.objects.get(product=product)
     assert (inventory.on_hand, inventory.reserved) == (100 - 2 - 3 * 3 - 1, 0)
