@@ -1,18 +1,23 @@
-"""The database runs the webhook and stock-row SQL functions exactly as their files say,
-and the stock triggers as the store migration defines them."""
+"""The database runs every SQL function exactly as its file says (the holds', the stock
+rows', the webhooks'), and the stock triggers as the store migration defines them."""
+
+from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
 from core.sql_files import SqlFileInstall, SqlFiles
+from reservations.services.sql import SQL_FILES as RESERVATIONS_SQL
 from store.sql import SQL_FILES as STORE_SQL
 from webhooks.sql import SQL_FILES as WEBHOOKS_SQL
 
 pytestmark = pytest.mark.django_db
 
 _SCRATCH = "stockhold_file_check"
-FILES = [(files, name) for files in (WEBHOOKS_SQL, STORE_SQL) for name in files.functions]
+ROOT = Path(__file__).resolve().parents[1]
+EVERY = (RESERVATIONS_SQL, STORE_SQL, WEBHOOKS_SQL)
+FILES = [(files, name) for files in EVERY for name in files.functions]
 
 
 def _definition(schema: str, name: str) -> str:
@@ -35,7 +40,7 @@ def _current_schema() -> str:
 
 
 @pytest.mark.parametrize(
-    "files, name", FILES, ids=[f"{f.directory.parent.name}/{n}" for f, n in FILES]
+    "files, name", FILES, ids=[f"{f.directory.relative_to(ROOT)}/{n}" for f, n in FILES]
 )
 def test_installed_function_is_the_file(files: SqlFiles, name: str):
     """Install the file beside the migrated function and compare PostgreSQL's rendering
@@ -65,10 +70,10 @@ def test_every_file_change_has_a_migration_that_installs_it():
             for operation in loader.graph.nodes[node].operations:
                 if isinstance(operation, SqlFileInstall):
                     latest[operation.files.directory, operation.file_name] = operation.digest
-    for files in (WEBHOOKS_SQL, STORE_SQL):
+    for files in EVERY:
         assert sorted(p.stem for p in files.directory.glob("*.sql")) == sorted(files.functions)
     stale = {
-        f"{files.directory.parent.name}/{name}": f'install("{name}", "{files.digest(name)}")'
+        f"{files.directory.relative_to(ROOT)}/{name}": f'install("{name}", "{files.digest(name)}")'
         for files, name in FILES
         if latest.get((files.directory, name)) != files.digest(name)
     }
