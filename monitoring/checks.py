@@ -20,6 +20,13 @@ from reservations.models import Order, ReleaseRun, Reservation
 BACKLOG_COUNT_CAP = 100_000
 
 
+def _count(queryset, *, cap: int | None) -> int:
+    """Count the rows, stopping at `cap` (None: all of them)."""
+    if cap is None:
+        return queryset.count()
+    return queryset.order_by().values("pk")[:cap].count()
+
+
 def backlog_grace() -> timedelta:
     return timedelta(seconds=settings.RESERVATION_BACKLOG_GRACE_SECONDS)
 
@@ -34,9 +41,7 @@ def backlog_count(*, now: datetime | None = None, cap: int | None = BACKLOG_COUN
     overdue = Reservation.objects.filter(
         status=Reservation.Status.ACTIVE, expires_at__lte=now - backlog_grace()
     )
-    if cap is None:
-        return overdue.count()
-    return overdue.order_by().values("pk")[:cap].count()
+    return _count(overdue, cap=cap)
 
 
 def overdue_orders_count(
@@ -48,9 +53,7 @@ def overdue_orders_count(
     overdue = Order.objects.filter(
         status=Order.Status.PENDING_PAYMENT, payment_expires_at__lte=now - backlog_grace()
     )
-    if cap is None:
-        return overdue.count()
-    return overdue.order_by().values("pk")[:cap].count()
+    return _count(overdue, cap=cap)
 
 
 @dataclass(frozen=True)
