@@ -161,7 +161,7 @@ def _restocks(figures: dict[str, int]) -> str:
 
     return (f"{n('increases'):,} increases (+{n('units_added'):,} units), "
             f"{n('decreases'):,} decreases (-{n('units_removed'):,}), {n('refused'):,} "
-            f"refused below the units held, {n('raced'):,} retried after a checkout in "
+            f"refused below the units held, {n('raced'):,} retried after a sale in "
             f"between, {n('gave_up'):,} given up, {n('errors'):,} errors")
 
 

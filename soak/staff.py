@@ -5,23 +5,20 @@ behind `manage.py set_stock` and the admin, and keeps the ledger the audit needs
 received per product are the initial stock plus every accepted increase minus every
 accepted decrease. A decrease refused with StockBelowHeld counts nothing.
 
-`inventory_set` sets an absolute figure, so a checkout that commits between reading the
-shelf and setting it would be overwritten and the ledger would be off by its units. The
-restocker reads `on_hand` and the units sold in one statement, sets the new figure, and,
-holding the row lock that the update took, reads the units sold again: a checkout in
-between changed them, and the change is rolled back and tried afresh.
+`inventory_set` sets an absolute figure, so a sale that commits between reading the shelf
+and setting it (a checkout, or a payment confirmed for a pending order) would be
+overwritten and the ledger would be off by its units. The restocker passes the figure it
+read as `expected_on_hand`, the service's own optimistic check: a sale in between makes it
+StaleOnHand, nothing changes, and the restock is tried afresh on the new figure.
 """
 
 import random
 import threading
 from collections import Counter
 
-from django.db import DatabaseError, connection, transaction
-from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db import DatabaseError, connection
 
-from reservations.errors import StockBelowHeld
-from reservations.models import OrderLine
+from reservations.errors import StaleOnHand, StockBelowHeld
 from reservations.services import inventory_set
 from reservations.services.reconcile import stock_drift_find
 from soak.shoppers import Plan, Shopper, Tally
@@ -30,35 +27,9 @@ from store.models import Inventory, Product
 _ATTEMPTS = 5
 
 
-class _Raced(Exception):
-    """A checkout of the product committed between reading the shelf and setting it."""
-
-
-def _sold_expression():
-    units = (
-        OrderLine.objects.filter(product_id=OuterRef("pk"))
-        .order_by()
-        .values("product_id")
-        .annotate(units=Sum("quantity"))
-        .values("units")
-    )
-    return Coalesce(Subquery(units, output_field=IntegerField()), Value(0))
-
-
-def shelf_read(product_id: int) -> tuple[int, int]:
-    """(on_hand, units sold) of one product, from one snapshot."""
-    return (
-        Inventory.objects.filter(pk=product_id)
-        .annotate(sold=_sold_expression())
-        .values_list("on_hand", "sold")
-        .get()
-    )
-
-
-def sold_read(product_id: int) -> int:
-    return OrderLine.objects.filter(product_id=product_id).aggregate(
-        units=Sum("quantity")
-    )["units"] or 0
+def shelf_read(product_id: int) -> int:
+    """The product's `on_hand`."""
+    return Inventory.objects.filter(pk=product_id).values_list("on_hand", flat=True).get()
 
 
 class Restocker(threading.Thread):
@@ -85,18 +56,18 @@ class Restocker(threading.Thread):
 
     def restock(self, product: Product) -> None:
         """Change the product's stock once; record what was accepted."""
-        on_hand, sold = shelf_read(product.pk)
+        on_hand = shelf_read(product.pk)
         delta = self._delta(product.pk, on_hand)
         for attempt in range(_ATTEMPTS):
             if attempt:
-                on_hand, sold = shelf_read(product.pk)
+                on_hand = shelf_read(product.pk)
             target = max(on_hand + delta, 0)
             try:
-                with transaction.atomic():
-                    inventory_set(product=product, on_hand=target, actor="soak restocker")
-                    if sold_read(product.pk) != sold:
-                        raise _Raced()
-            except _Raced:
+                inventory_set(
+                    product=product, on_hand=target, expected_on_hand=on_hand,
+                    actor="soak restocker",
+                )
+            except StaleOnHand:
                 self.figures["raced"] += 1
                 continue
             except StockBelowHeld:
