@@ -14,6 +14,8 @@ from decimal import Decimal
 
 from django.db.models import (
     Case,
+    Count,
+    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -59,6 +61,42 @@ def products_with_availability(
         expired_units=expired,
         held=Coalesce(F("inventory__reserved"), Value(0)) - expired,
         available=Coalesce(F("inventory__on_hand") - F("inventory__reserved"), Value(0)) + expired,
+    )
+
+
+def products_with_active_holds(*, limit: int) -> QuerySet[Product]:
+    """The first `limit` products by SKU that have an active hold (live or expired and
+    not yet released), each found by one probe of the partial index on active holds."""
+    active = Reservation.objects.filter(
+        product_id=OuterRef("pk"), status=Reservation.Status.ACTIVE
+    )
+    return Product.objects.filter(Exists(active)).order_by("sku")[:limit]
+
+
+def carts_with_lines() -> QuerySet[Cart]:
+    """Carts with `line_count` (open lines: holds active or expired) and `units_held`
+    (units in live holds; expired ones are free stock).
+
+    Each figure is a subquery over the cart's holds, so counting and paging the carts
+    never joins or groups their holds.
+    """
+
+    def holds_of_cart(**conditions):
+        return (
+            Reservation.objects.filter(cart_id=OuterRef("pk"), **conditions)
+            .order_by()
+            .values("cart_id")
+        )
+
+    lines = holds_of_cart(
+        status__in=[Reservation.Status.ACTIVE, Reservation.Status.EXPIRED]
+    ).annotate(n=Count("pk")).values("n")
+    units = holds_of_cart(
+        status=Reservation.Status.ACTIVE, expires_at__gt=Now()
+    ).annotate(n=Sum("quantity")).values("n")
+    return Cart.objects.annotate(
+        line_count=Coalesce(Subquery(lines, output_field=IntegerField()), Value(0)),
+        units_held=Coalesce(Subquery(units, output_field=IntegerField()), Value(0)),
     )
 
 

@@ -5,6 +5,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib import admin
+from django.db import models
 
 from core.admin import short_id
 from core.display import time_shown, time_until
@@ -46,3 +48,28 @@ def test_a_long_id_shows_its_first_characters_and_the_whole_id_on_hover():
     assert short_id("abc") == "abc"
     assert short_id("") == short_id(None) == "-"
     assert "&lt;b&gt;" in short_id("<b>-and-more-text")
+
+
+PROJECT_APPS = ("store", "reservations", "backoffice", "monitoring", "webhooks")
+
+
+def test_no_admin_list_shows_a_time_field_raw():
+    """A time field named in `list_display` would show Django's default format
+    ("Dec. 6, 2026, 2:05 p.m."): every list of the project's apps goes through
+    `time_column` instead."""
+    lists = [
+        (model, model_admin.list_display)
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label in PROJECT_APPS
+    ]
+    raw = [
+        f"{model.__name__}.{name}"
+        for model, list_display in lists
+        for name in list_display
+        if isinstance(name, str)
+        and any(
+            field.name == name and isinstance(field, models.DateTimeField)
+            for field in model._meta.get_fields()
+        )
+    ]
+    assert len(lists) >= 12 and raw == []
