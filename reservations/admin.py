@@ -1,6 +1,7 @@
 """Admin for carts, holds, orders and the stock ledger (read-only: they move only through
-the services), and for products, whose page shows the units in live holds and the stock
-movements, and changes stock by a movement."""
+the services), and for products: each says at a glance whether it is in stock, sold out
+because every unit is held (and when the next hold expires), or out of stock; its page
+shows the stock movements and changes stock by a movement."""
 
 from datetime import timedelta
 
@@ -11,16 +12,18 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from core.admin import ReadOnlyAdmin, short_id, short_id_column, time_column
-from core.display import time_shown
+from core.display import time_shown, time_until
 from core.errors import DomainError
 from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
 from reservations.selectors import (
+    StockState,
     carts_with_lines,
     line_status,
     products_with_active_holds,
-    products_with_availability,
+    products_with_stock_state,
 )
 from reservations.services import (
     cart_release,
@@ -82,6 +85,12 @@ class HoldProductFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(product__sku=self.value())
         return queryset
+
+
+def live_holds_url(product) -> str:
+    """Return the hold list filtered to `product`'s live holds."""
+    query = urlencode({"product": product.sku, "status__exact": "active", "expiry": "live"})
+    return f"{reverse('admin:reservations_reservation_changelist')}?{query}"
 
 
 @admin.register(Reservation)
@@ -450,12 +459,49 @@ class StockMovementAdmin(ReadOnlyAdmin):
         return short_id(obj.reference)
 
 
+class StockStateFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return StockState.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in StockState.values:
+            return queryset.filter(stock_state=self.value())
+        return queryset
+
+
+def stock_badge(product, *, now) -> str:
+    """Return the badge saying why `product` can or cannot be bought, from the figures
+    `products_with_stock_state` annotated."""
+    state = StockState(product.stock_state)
+    text = state.label
+    if state == StockState.HELD and product.next_expiry is not None:
+        text = f"{text} (next expiry {time_until(product.next_expiry, now=now)})"
+    explained = {
+        StockState.IN_STOCK: "Units are free to hold and buy.",
+        StockState.HELD: "Every unit on hand is in live holds; each comes back when its "
+        "hold expires or is released.",
+        StockState.OUT_OF_STOCK: "Nothing on hand.",
+    }[state]
+    return format_html(
+        '<span class="stock-badge stock-{}" title="{}">{}</span>', state.value, explained, text
+    )
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["sku", "name", "price", "is_active", "on_hand", "held", "available"]
-    list_filter = ["is_active"]
+    list_display = [
+        "sku", "name", "price", "is_active", "stock", "on_hand", "held", "available",
+        time_column("next_expiry", "Next expiry"),
+    ]
+    list_filter = [StockStateFilter, "is_active"]
     search_fields = ["sku", "name"]
-    readonly_fields = ["on_hand", "held", "available", "movements", "created_at", "updated_at"]
+    readonly_fields = [
+        "stock_explained", "on_hand", "held", "available", "movements", "created_at",
+        "updated_at",
+    ]
     add_fieldsets = [(None, {"fields": ["sku", "name", "price", "is_active", "stock_on_hand"]})]
     change_fieldsets = [
         (None, {"fields": ["sku", "name", "price", "is_active"]}),
@@ -463,8 +509,8 @@ class ProductAdmin(admin.ModelAdmin):
             "Stock",
             {
                 "fields": [
-                    "on_hand", "held", "available", "expected_on_hand", "stock_adjustment",
-                    "stock_count", "stock_reason",
+                    "stock_explained", "on_hand", "held", "available", "expected_on_hand",
+                    "stock_adjustment", "stock_count", "stock_reason",
                 ]
             },
         ),
@@ -472,8 +518,31 @@ class ProductAdmin(admin.ModelAdmin):
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
 
+    class Media:
+        css = {"all": ["reservations/admin.css"]}
+
     def get_queryset(self, request):
-        return products_with_availability(include_inactive=True)
+        return products_with_stock_state(include_inactive=True)
+
+    @admin.display(description="Stock", ordering="stock_state")
+    def stock(self, obj):
+        return stock_badge(obj, now=timezone.now())
+
+    @admin.display(description="Stock status")
+    def stock_explained(self, obj):
+        now = timezone.now()
+        lines = [stock_badge(obj, now=now)]
+        if obj.next_expiry is not None:
+            lines.append(format_html(
+                "Next hold expiry: {} ({})",
+                time_shown(obj.next_expiry), time_until(obj.next_expiry, now=now),
+            ))
+            lines.append(format_html(
+                '<a href="{}">The live holds of this product</a>', live_holds_url(obj)
+            ))
+        else:
+            lines.append("No live holds.")
+        return format_html_join("", "<div>{}</div>", ((line,) for line in lines))
 
     def get_fieldsets(self, request, obj=None):
         return self.change_fieldsets if obj else self.add_fieldsets
@@ -488,9 +557,15 @@ class ProductAdmin(admin.ModelAdmin):
     def on_hand(self, obj):
         return obj.on_hand
 
-    @admin.display(description="Held (live holds)", ordering="held")
+    @admin.display(description="Held", ordering="held")
     def held(self, obj):
-        return getattr(obj, "held", 0)
+        held = getattr(obj, "held", 0)
+        if not held:
+            return held
+        return format_html(
+            '<a href="{}" title="The live holds of this product">{}</a>',
+            live_holds_url(obj), held,
+        )
 
     @admin.display(description="Available", ordering="available")
     def available(self, obj):

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.db.models import (
     Case,
+    CharField,
     Count,
     Exists,
     F,
@@ -22,6 +23,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    TextChoices,
     Value,
     When,
 )
@@ -61,6 +63,48 @@ def products_with_availability(
         expired_units=expired,
         held=Coalesce(F("inventory__reserved"), Value(0)) - expired,
         available=Coalesce(F("inventory__on_hand") - F("inventory__reserved"), Value(0)) + expired,
+    )
+
+
+class StockState(TextChoices):
+    """Why a product can or cannot be bought now, as staff are told it."""
+
+    IN_STOCK = "in_stock", "In stock"
+    # Units on hand, every one of them in live holds: free again as the holds expire.
+    HELD = "held", "Sold out: all units held"
+    # Nothing on hand.
+    OUT_OF_STOCK = "out_of_stock", "Out of stock"
+
+
+def products_with_stock_state(
+    *, now: datetime | None = None, include_inactive: bool = False
+) -> QuerySet[Product]:
+    """Products as `products_with_availability` gives them, with `next_expiry` (when the
+    soonest of their live holds expires, None without one) and `stock_state` (a
+    StockState), in one query.
+
+    `next_expiry` is the first entry of the product's range of the partial index on
+    active holds (product, expires_at) past `now`: one index probe per product, whatever
+    the number of holds. Expired holds are free stock, so they are neither held nor the
+    next expiry.
+    """
+    soonest = (
+        Reservation.objects.filter(
+            product_id=OuterRef("pk"),
+            status=Reservation.Status.ACTIVE,
+            expires_at__gt=now or Now(),
+        )
+        .order_by("expires_at")
+        .values("expires_at")[:1]
+    )
+    return products_with_availability(now=now, include_inactive=include_inactive).annotate(
+        next_expiry=Subquery(soonest),
+        stock_state=Case(
+            When(available__gt=0, then=Value(StockState.IN_STOCK.value)),
+            When(held__gt=0, then=Value(StockState.HELD.value)),
+            default=Value(StockState.OUT_OF_STOCK.value),
+            output_field=CharField(),
+        ),
     )
 
 
