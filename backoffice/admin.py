@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from backoffice.models import ApiKey, IdempotentRequest
 from backoffice.services import api_key_create, api_key_name_check, api_key_revoke
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, short_id, time_column
 from core.errors import DomainError
 
 
@@ -49,7 +49,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     save, and kept nowhere: not in a message, not in a cookie) and revoked, never edited
     or deleted."""
 
-    list_display = ["name", "key_prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name", "key_prefix", time_column("created_at", "Created"),
+        time_column("last_used_at", "Last used"), time_column("revoked_at", "Revoked"),
+    ]
     list_filter = [RevokedFilter]
     search_fields = ["name", "prefix"]
     readonly_fields = ["name", "key_prefix", "created_at", "last_used_at", "revoked_at"]
@@ -112,10 +115,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class IdempotentRequestAdmin(ReadOnlyAdmin):
     """Writes sent with an Idempotency-Key and their answers (stock batches)."""
 
-    list_display = ["created_at", "api_key", "key", "status_code", "completed_at"]
+    list_display = [
+        time_column("created_at", "Created"), "api_key", "short_key", "status_code",
+        time_column("completed_at", "Completed"),
+    ]
     list_filter = ["status_code", "api_key"]
     list_select_related = ["api_key"]
     search_fields = ["key", "api_key__name"]
     readonly_fields = [
         "api_key", "key", "fingerprint", "status_code", "response", "created_at", "completed_at"
     ]
+
+    @admin.display(description="Idempotency-Key", ordering="key")
+    def short_key(self, obj):
+        return short_id(obj.key)

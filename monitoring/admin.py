@@ -5,7 +5,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, time_column
 from monitoring.models import Alert, AlertState
 
 
@@ -16,7 +16,8 @@ def _pretty(value) -> str:
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdmin):
     list_display = [
-        "created_at", "key", "kind", "severity", "title", "delivered", "suppressed", "failed"
+        time_column("created_at", "Created"), "key", "kind", "severity", "title", "delivered",
+        "suppressed", "failed",
     ]
     list_filter = ["key", "severity", "kind", "suppressed", "delivered", "created_at"]
     search_fields = ["key", "title", "message"]
@@ -44,6 +45,6 @@ class AlertAdmin(ReadOnlyAdmin):
 
 @admin.register(AlertState)
 class AlertStateAdmin(ReadOnlyAdmin):
-    list_display = ["key", "last_sent_at"]
+    list_display = ["key", time_column("last_sent_at", "Last sent")]
     search_fields = ["key"]
     readonly_fields = ["key", "last_sent_at"]

@@ -1,23 +1,30 @@
 """Admin for carts, holds, orders and the stock ledger (read-only: they move only through
-the services), and for products, whose page shows the units in live holds and the stock
-movements, and changes stock by a movement."""
+the services), and for products: each says at a glance whether it is in stock, sold out
+because every unit is held (and when the next hold expires), or out of stock; its page
+shows the stock movements and changes stock by a movement."""
 
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, short_id, short_id_column, time_column
+from core.display import time_shown, time_until
 from core.errors import DomainError
 from reservations.models import Cart, Order, OrderLine, ReleaseRun, Reservation
-from reservations.selectors import line_status, products_with_availability
+from reservations.selectors import (
+    StockState,
+    carts_with_lines,
+    line_status,
+    products_with_active_holds,
+    products_with_stock_state,
+)
 from reservations.services import (
     cart_release,
     inventory_adjust,
@@ -56,16 +63,54 @@ class ExpiryFilter(admin.SimpleListFilter):
         return queryset
 
 
+class HoldProductFilter(admin.SimpleListFilter):
+    """Holds of one product, by SKU.
+
+    The choices are the first products by SKU that have active holds, so the list stays
+    short with a large catalogue; any other product is one search away (the search box
+    takes SKUs), and `?product=<SKU>` filters by any SKU.
+    """
+
+    title = "product (SKU)"
+    parameter_name = "product"
+    shown = 30
+
+    def lookups(self, request, model_admin):
+        skus = [product.sku for product in products_with_active_holds(limit=self.shown)]
+        if self.value() and self.value() not in skus:
+            skus.insert(0, self.value())
+        return [(sku, sku) for sku in skus]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(product__sku=self.value())
+        return queryset
+
+
+def live_holds_url(product) -> str:
+    """Return the hold list filtered to `product`'s live holds."""
+    query = urlencode({"product": product.sku, "status__exact": "active", "expiry": "live"})
+    return f"{reverse('admin:reservations_reservation_changelist')}?{query}"
+
+
 @admin.register(Reservation)
 class ReservationAdmin(ReadOnlyAdmin):
-    list_display = ["id", "cart", "sku", "quantity", "status", "shown_as", "expires_at"]
-    list_filter = ["status", ExpiryFilter, "expires_at"]
-    list_select_related = ["product", "cart"]
-    search_fields = ["cart__id", "product__sku"]
-    readonly_fields = [
-        "cart", "product", "quantity", "status", "expires_at", "created_at", "updated_at"
+    list_display = [
+        "id", short_id_column("cart", "Cart"), "sku", "quantity", "status", "shown_as",
+        time_column("expires_at", "Expires"),
     ]
+    list_filter = ["status", ExpiryFilter, HoldProductFilter, "expires_at"]
+    search_fields = ["cart__id", "product__sku"]
+    fields = [
+        "cart", "product", "quantity", "status", "shown_as",
+        time_column("expires_at", "Expires at"), time_column("created_at", "Created at"),
+        time_column("updated_at", "Updated at"),
+    ]
+    readonly_fields = fields
     date_hierarchy = "expires_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product", "cart")
 
     @admin.display(description="SKU", ordering="product__sku")
     def sku(self, obj):
@@ -81,8 +126,8 @@ class ReleaseRunAdmin(admin.ModelAdmin):
     """The release task's heartbeat: one row per run."""
 
     list_display = [
-        "started_at", "finished_at", "status", "released", "units", "batches", "more_left",
-        "short_error",
+        time_column("started_at", "Started"), time_column("finished_at", "Finished"), "status",
+        "released", "units", "batches", "more_left", "short_error",
     ]
     list_filter = ["status", "more_left"]
     date_hierarchy = "started_at"
@@ -103,8 +148,15 @@ class ReleaseRunAdmin(admin.ModelAdmin):
 
 
 class ReservationInline(admin.TabularInline):
+    """A cart's lines, each titled like `3 × TEE-BLK-M (active, expires 14:05:09 UTC)`."""
+
     model = Reservation
-    fields = ["product", "quantity", "status", "expires_at", "updated_at"]
+    verbose_name = "hold"
+    verbose_name_plural = "holds"
+    fields = [
+        "sku", "quantity", "shown_as", time_column("expires_at", "Expires"),
+        time_column("updated_at", "Updated"),
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -116,38 +168,50 @@ class ReservationInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="SKU")
+    def sku(self, obj):
+        return obj.product.sku
+
+    @admin.display(description="Shopper sees")
+    def shown_as(self, obj):
+        return line_status(obj, now=timezone.now())
+
 
 @admin.register(Cart)
 class CartAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "line_count", "units_held", "expires_at", "created_at"]
+    """Carts move only through the services: their pages are read-only; staff release a
+    cart's holds (an action of the list) or delete it."""
+
+    list_display = [
+        short_id_column("id", "Cart"), "status", "line_count", "units_held",
+        time_column("expires_at", "Expires"), time_column("created_at", "Created"),
+    ]
     list_filter = ["status"]
     search_fields = ["id"]
-    readonly_fields = ["id", "status", "expires_at", "created_at", "updated_at"]
-    exclude = ["token_hash"]
+    fields = [
+        "id", "status", time_column("expires_at", "Expires at"),
+        time_column("holds_started_at", "First hold at"), time_column("created_at", "Created at"),
+        time_column("updated_at", "Updated at"),
+    ]
+    readonly_fields = fields
     inlines = [ReservationInline]
     date_hierarchy = "created_at"
 
     def get_queryset(self, request):
-        open_line = Q(holds__status__in=[Reservation.Status.ACTIVE, Reservation.Status.EXPIRED])
-        active = Q(holds__status=Reservation.Status.ACTIVE)
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                line_count=Count("holds", filter=open_line),
-                units_held=Coalesce(Sum("holds__quantity", filter=active), 0),
-            )
-        )
+        return carts_with_lines()
 
     @admin.display(description="Lines", ordering="line_count")
     def line_count(self, obj):
         return obj.line_count
 
-    @admin.display(description="Units in active holds")
+    @admin.display(description="Units held", ordering="units_held")
     def units_held(self, obj):
         return obj.units_held
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     actions = ["release_holds"]
@@ -185,7 +249,7 @@ class CartAdmin(admin.ModelAdmin):
 
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
-    fields = ["product", "sku", "quantity", "unit_price", "line_total"]
+    fields = ["sku", "quantity", "unit_price", "line_total"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -196,16 +260,22 @@ class OrderLineInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    """Orders are read-only records; staff confirm or cancel them with the list's actions."""
+
     list_display = [
-        "id", "cart", "status", "total", "units", "payment_expires_at", "idempotency_key",
-        "created_at",
+        short_id_column("id", "Order"), short_id_column("cart", "Cart"), "status", "total",
+        "units", time_column("payment_expires_at", "Pay by"), "key",
+        time_column("created_at", "Created"),
     ]
     list_filter = ["status"]
     search_fields = ["id", "cart__id", "idempotency_key"]
-    readonly_fields = [
-        "id", "cart", "status", "idempotency_key", "total", "created_at", "payment_expires_at",
-        "confirmed_at", "cancelled_at", "expired_at",
+    fields = [
+        "id", "cart", "status", "idempotency_key", "total", time_column("created_at", "Created at"),
+        time_column("payment_expires_at", "Payment expires at"),
+        time_column("confirmed_at", "Confirmed at"), time_column("cancelled_at", "Cancelled at"),
+        time_column("expired_at", "Expired at"),
     ]
+    readonly_fields = fields
     inlines = [OrderLineInline]
     date_hierarchy = "created_at"
     actions = ["confirm_orders", "cancel_orders"]
@@ -236,9 +306,17 @@ class OrderAdmin(admin.ModelAdmin):
     def cancel_orders(self, request, queryset):
         self._each(request, queryset, order_cancel, "Cancelled")
 
+    def has_change_permission(self, request, obj=None):
+        # Nothing on the page is edited by hand: no Save buttons.
+        return False
+
     def has_delete_permission(self, request, obj=None):
         # An order is the record of a sale: cancel it (units back, through the ledger).
         return False
+
+    @admin.display(description="Key", ordering="idempotency_key")
+    def key(self, obj):
+        return short_id(obj.idempotency_key)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(units=Sum("lines__quantity"))
@@ -360,7 +438,10 @@ class ProductChangeForm(forms.ModelForm):
 class StockMovementAdmin(ReadOnlyAdmin):
     """The stock ledger: read-only, newest first. Movements are written by the services."""
 
-    list_display = ["created_at", "sku", "kind", "quantity", "reason", "actor", "reference"]
+    list_display = [
+        time_column("created_at", "When"), "sku", "kind", "quantity", "reason", "actor",
+        "short_reference",
+    ]
     list_filter = ["kind", "created_at"]
     list_select_related = ["product"]
     search_fields = ["product__sku", "reference", "actor"]
@@ -373,13 +454,54 @@ class StockMovementAdmin(ReadOnlyAdmin):
     def sku(self, obj):
         return obj.product.sku
 
+    @admin.display(description="Reference", ordering="reference")
+    def short_reference(self, obj):
+        return short_id(obj.reference)
+
+
+class StockStateFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return StockState.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in StockState.values:
+            return queryset.filter(stock_state=self.value())
+        return queryset
+
+
+def stock_badge(product, *, now) -> str:
+    """Return the badge saying why `product` can or cannot be bought, from the figures
+    `products_with_stock_state` annotated."""
+    state = StockState(product.stock_state)
+    text = state.label
+    if state == StockState.HELD and product.next_expiry is not None:
+        text = f"{text} (next expiry {time_until(product.next_expiry, now=now)})"
+    explained = {
+        StockState.IN_STOCK: "Units are free to hold and buy.",
+        StockState.HELD: "Every unit on hand is in live holds; each comes back when its "
+        "hold expires or is released.",
+        StockState.OUT_OF_STOCK: "Nothing on hand.",
+    }[state]
+    return format_html(
+        '<span class="stock-badge stock-{}" title="{}">{}</span>', state.value, explained, text
+    )
+
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["sku", "name", "price", "is_active", "on_hand", "held", "available"]
-    list_filter = ["is_active"]
+    list_display = [
+        "sku", "name", "price", "is_active", "stock", "on_hand", "held", "available",
+        time_column("next_expiry", "Next expiry"),
+    ]
+    list_filter = [StockStateFilter, "is_active"]
     search_fields = ["sku", "name"]
-    readonly_fields = ["on_hand", "held", "available", "movements", "created_at", "updated_at"]
+    readonly_fields = [
+        "stock_explained", "on_hand", "held", "available", "movements", "created_at",
+        "updated_at",
+    ]
     add_fieldsets = [(None, {"fields": ["sku", "name", "price", "is_active", "stock_on_hand"]})]
     change_fieldsets = [
         (None, {"fields": ["sku", "name", "price", "is_active"]}),
@@ -387,8 +509,8 @@ class ProductAdmin(admin.ModelAdmin):
             "Stock",
             {
                 "fields": [
-                    "on_hand", "held", "available", "expected_on_hand", "stock_adjustment",
-                    "stock_count", "stock_reason",
+                    "stock_explained", "on_hand", "held", "available", "expected_on_hand",
+                    "stock_adjustment", "stock_count", "stock_reason",
                 ]
             },
         ),
@@ -396,8 +518,31 @@ class ProductAdmin(admin.ModelAdmin):
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
 
+    class Media:
+        css = {"all": ["reservations/admin.css"]}
+
     def get_queryset(self, request):
-        return products_with_availability(include_inactive=True)
+        return products_with_stock_state(include_inactive=True)
+
+    @admin.display(description="Stock", ordering="stock_state")
+    def stock(self, obj):
+        return stock_badge(obj, now=timezone.now())
+
+    @admin.display(description="Stock status")
+    def stock_explained(self, obj):
+        now = timezone.now()
+        lines = [stock_badge(obj, now=now)]
+        if obj.next_expiry is not None:
+            lines.append(format_html(
+                "Next hold expiry: {} ({})",
+                time_shown(obj.next_expiry), time_until(obj.next_expiry, now=now),
+            ))
+            lines.append(format_html(
+                '<a href="{}">The live holds of this product</a>', live_holds_url(obj)
+            ))
+        else:
+            lines.append("No live holds.")
+        return format_html_join("", "<div>{}</div>", ((line,) for line in lines))
 
     def get_fieldsets(self, request, obj=None):
         return self.change_fieldsets if obj else self.add_fieldsets
@@ -412,9 +557,15 @@ class ProductAdmin(admin.ModelAdmin):
     def on_hand(self, obj):
         return obj.on_hand
 
-    @admin.display(description="Held (live holds)", ordering="held")
+    @admin.display(description="Held", ordering="held")
     def held(self, obj):
-        return getattr(obj, "held", 0)
+        held = getattr(obj, "held", 0)
+        if not held:
+            return held
+        return format_html(
+            '<a href="{}" title="The live holds of this product">{}</a>',
+            live_holds_url(obj), held,
+        )
 
     @admin.display(description="Available", ordering="available")
     def available(self, obj):
@@ -428,7 +579,7 @@ class ProductAdmin(admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    date_format(m.created_at, "DATETIME_FORMAT"), m.get_kind_display(),
+                    time_shown(m.created_at), m.get_kind_display(),
                     f"{m.quantity:+d}", m.reason, m.actor, m.reference,
                 )
                 for m in rows

@@ -4,7 +4,9 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
+from core.display import time_shown
 from store.limits import LINE_TOTAL_DIGITS, ORDER_TOTAL_DIGITS
 from store.models import Product
 
@@ -98,7 +100,7 @@ class OrderLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} x {self.sku}"
+        return f"{self.quantity} × {self.sku}"
 
 
 
@@ -161,7 +163,18 @@ class Reservation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} x product {self.product_id} ({self.status})"
+        # Names the product by SKU: load holds shown by name with their product.
+        return f"{self.quantity} × {self.product.sku} ({self._state_shown()})"
+
+    def _state_shown(self) -> str:
+        at = time_shown(self.expires_at, clock_only=True)
+        if self.status == self.Status.ACTIVE:
+            if self.expires_at > timezone.now():
+                return f"active, expires {at}"
+            return f"expired {at}, not yet released"
+        if self.status == self.Status.EXPIRED:
+            return f"expired {at}"
+        return self.status
 
 
 class ReleaseRun(models.Model):

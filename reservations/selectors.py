@@ -14,12 +14,16 @@ from decimal import Decimal
 
 from django.db.models import (
     Case,
+    CharField,
+    Count,
+    Exists,
     F,
     IntegerField,
     OuterRef,
     QuerySet,
     Subquery,
     Sum,
+    TextChoices,
     Value,
     When,
 )
@@ -59,6 +63,84 @@ def products_with_availability(
         expired_units=expired,
         held=Coalesce(F("inventory__reserved"), Value(0)) - expired,
         available=Coalesce(F("inventory__on_hand") - F("inventory__reserved"), Value(0)) + expired,
+    )
+
+
+class StockState(TextChoices):
+    """Why a product can or cannot be bought now, as staff are told it."""
+
+    IN_STOCK = "in_stock", "In stock"
+    # Units on hand, every one of them in live holds: free again as the holds expire.
+    HELD = "held", "Sold out: all units held"
+    # Nothing on hand.
+    OUT_OF_STOCK = "out_of_stock", "Out of stock"
+
+
+def products_with_stock_state(
+    *, now: datetime | None = None, include_inactive: bool = False
+) -> QuerySet[Product]:
+    """Products as `products_with_availability` gives them, with `next_expiry` (when the
+    soonest of their live holds expires, None without one) and `stock_state` (a
+    StockState), in one query.
+
+    `next_expiry` is the first entry of the product's range of the partial index on
+    active holds (product, expires_at) past `now`: one index probe per product, whatever
+    the number of holds. Expired holds are free stock, so they are neither held nor the
+    next expiry.
+    """
+    soonest = (
+        Reservation.objects.filter(
+            product_id=OuterRef("pk"),
+            status=Reservation.Status.ACTIVE,
+            expires_at__gt=now or Now(),
+        )
+        .order_by("expires_at")
+        .values("expires_at")[:1]
+    )
+    return products_with_availability(now=now, include_inactive=include_inactive).annotate(
+        next_expiry=Subquery(soonest),
+        stock_state=Case(
+            When(available__gt=0, then=Value(StockState.IN_STOCK.value)),
+            When(held__gt=0, then=Value(StockState.HELD.value)),
+            default=Value(StockState.OUT_OF_STOCK.value),
+            output_field=CharField(),
+        ),
+    )
+
+
+def products_with_active_holds(*, limit: int) -> QuerySet[Product]:
+    """The first `limit` products by SKU that have an active hold (live or expired and
+    not yet released), each found by one probe of the partial index on active holds."""
+    active = Reservation.objects.filter(
+        product_id=OuterRef("pk"), status=Reservation.Status.ACTIVE
+    )
+    return Product.objects.filter(Exists(active)).order_by("sku")[:limit]
+
+
+def carts_with_lines() -> QuerySet[Cart]:
+    """Carts with `line_count` (open lines: holds active or expired) and `units_held`
+    (units in live holds; expired ones are free stock).
+
+    Each figure is a subquery over the cart's holds, so counting and paging the carts
+    never joins or groups their holds.
+    """
+
+    def holds_of_cart(**conditions):
+        return (
+            Reservation.objects.filter(cart_id=OuterRef("pk"), **conditions)
+            .order_by()
+            .values("cart_id")
+        )
+
+    lines = holds_of_cart(
+        status__in=[Reservation.Status.ACTIVE, Reservation.Status.EXPIRED]
+    ).annotate(n=Count("pk")).values("n")
+    units = holds_of_cart(
+        status=Reservation.Status.ACTIVE, expires_at__gt=Now()
+    ).annotate(n=Sum("quantity")).values("n")
+    return Cart.objects.annotate(
+        line_count=Coalesce(Subquery(lines, output_field=IntegerField()), Value(0)),
+        units_held=Coalesce(Subquery(units, output_field=IntegerField()), Value(0)),
     )
 
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, short_id_column, time_column
 from core.errors import DomainError
 from webhooks.models import Delivery, Endpoint, Event, EventType
 from webhooks.services import (
@@ -55,7 +55,9 @@ class EndpointForm(forms.ModelForm):
 @admin.register(Endpoint)
 class EndpointAdmin(admin.ModelAdmin):
     form = EndpointForm
-    list_display = ["id", "url", "description", "subscribed", "is_active", "created_at"]
+    list_display = [
+        "id", "url", "description", "subscribed", "is_active", time_column("created_at", "Created")
+    ]
     list_filter = ["is_active"]
     search_fields = ["url", "description"]
     readonly_fields = ["secret_shown", "created_at", "updated_at"]
@@ -145,7 +147,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     list_display = [
         "id", "event_type", "endpoint", "status", "attempts", "last_status_code",
-        "short_error", "next_attempt_at", "delivered_at", "created_at",
+        "short_error", time_column("next_attempt_at", "Next attempt"),
+        time_column("delivered_at", "Delivered"), time_column("created_at", "Created"),
     ]
     list_filter = ["status", EventTypeFilter, "endpoint"]
     list_select_related = ["event", "endpoint"]
@@ -197,7 +200,9 @@ class DeliveryInline(admin.TabularInline):
 class EventAdmin(ReadOnlyAdmin):
     """What happened, as sent: read-only."""
 
-    list_display = ["id", "type", "created_at", "data"]
+    list_display = [
+        short_id_column("id", "Event"), "type", time_column("created_at", "Created"), "data"
+    ]
     list_filter = ["type"]
     search_fields = ["id"]
     readonly_fields = ["id", "type", "data", "created_at"]
