@@ -152,7 +152,9 @@ def busiest_products_series(
         held_levels = _levels(window, held.get(product_id, {}))
         # On hand at the end of a bucket: today's figure less what moved after it.
         movements = moved.get(product_id, {})
-        later, on_hand_levels = 0, []
+        last = window.buckets[-1]
+        later = sum(units for bucket, units in movements.items() if bucket > last)
+        on_hand_levels = []
         for bucket in reversed(window.buckets):
             on_hand_levels.append(on_hand - later)
             later += movements.get(bucket, 0)

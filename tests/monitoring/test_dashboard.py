@@ -258,3 +258,43 @@ def test_the_dashboard_makes_the_same_queries_for_few_or_many_holds(
     assert _section(html, "top-products-module").count("/change/") == 10
     assert _section(html, "alerts-module").count("<tr>") == 11  # header and ten rows
     assert html.count('<svg class="chart"') == 5 + 4  # five charts, four products
+
+
+def test_the_admin_home_page_shows_the_release_job_and_links_to_the_dashboard(
+    staff_client, past, settings, installed_long_ago
+):
+    settings.RESERVATION_BACKLOG_ALERT_THRESHOLD = 1
+    _expired_holds(product=ProductFactory(on_hand=10), quantities=[1, 1], past=past)
+
+    html = staff_client.get("/admin/").content.decode()
+
+    summary = _section(html, "monitoring-summary")
+    assert f'href="{DASHBOARD}"' in summary
+    assert "stale" in summary
+    assert re.search(r'summary-bad">2</span>', summary)
+    assert 'id="content-main"' in html  # the usual list of apps follows
+
+
+def test_the_live_part_is_the_figures_without_the_page(staff_client, past):
+    _expired_holds(product=ProductFactory(on_hand=10), quantities=[3], past=past)
+
+    response = staff_client.get("/admin/monitoring/dashboard/live/")
+
+    assert response.status_code == 200
+    assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
+    html = response.content.decode()
+    assert '<div class="figure" id="tile-expired-figure">1</div>' in html
+    assert "<svg" in html and "<html" not in html and "Run release now" not in html
+
+
+def test_the_page_refreshes_its_figures_from_the_live_part(staff_client):
+    html = staff_client.get(DASHBOARD).content.decode()
+
+    assert 'data-url="/admin/monitoring/dashboard/live/"' in html
+    assert 'data-refresh-seconds="15"' in html
+    assert re.search(r'<script src="/static/monitoring/dashboard\.js[^"]*" defer>', html)
+
+
+def test_anonymous_users_get_no_live_figures(client):
+    response = client.get("/admin/monitoring/dashboard/live/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
