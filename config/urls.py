@@ -9,7 +9,7 @@ from drf_spectacular.views import (
 from config.api_errors import api_not_found
 from config.index import ApiIndexApi, site_index
 from monitoring.api import HealthApi, LivenessApi
-from monitoring.dashboard import dashboard_view, release_now_view
+from monitoring.dashboard import dashboard_live_view, dashboard_view, release_now_view
 from monitoring.metrics import metrics_view
 from monitoring.middleware import UNMATCHED_ROUTE
 
@@ -23,6 +23,11 @@ urlpatterns = [
         "admin/monitoring/dashboard/",
         admin.site.admin_view(dashboard_view),
         name="monitoring-dashboard",
+    ),
+    path(
+        "admin/monitoring/dashboard/live/",
+        admin.site.admin_view(dashboard_live_view),
+        name="monitoring-dashboard-live",
     ),
     path(
         "admin/monitoring/dashboard/release/",

@@ -10,6 +10,7 @@ class MonitoringConfig(AppConfig):
         # Imported here, not at the top: the handlers use models, which can be imported
         # only once the app registry is ready.
         from celery.signals import task_failure
+        from django.contrib import admin
 
         from monitoring.signals import (
             cart_changed_poke,
@@ -26,3 +27,6 @@ class MonitoringConfig(AppConfig):
             webhook_delivery_given_up, dispatch_uid="monitoring.webhook_delivery_given_up"
         )
         post_migrate.connect(migrated, sender=self, dispatch_uid="monitoring.migrated")
+        # The admin's home page shows the release job's state and links to the dashboard.
+        # Only the template is set: the site's header and titles are configured elsewhere.
+        admin.site.index_template = "admin/monitoring/index.html"

@@ -1,19 +1,23 @@
 """What monitoring looks at: the expired backlog (holds, and unpaid orders past their
-deadline) and the release task's heartbeat.
+deadline), the release task's heartbeat, and why that heartbeat went stale.
 
 Pure reads; `monitoring.health` turns them into a report, `monitoring.tasks` and the
 request-path watchdog turn them into alerts, `monitoring.metrics` into gauges.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from monitoring.models import FirstStart
 from reservations.models import Order, ReleaseRun, Reservation
+
+logger = logging.getLogger(__name__)
 
 # The backlog count stops here: enough to be exact around any sane threshold, and the
 # health endpoint's cost stays bounded however large a dead scheduler's backlog grows.
@@ -162,3 +166,146 @@ def hold_figures(*, now: datetime | None = None) -> dict[str, int]:
         holds=Count("id"), units=Sum("quantity")
     )
     return {"active_holds": figures["holds"] or 0, "held_units": figures["units"] or 0}
+
+
+# The task the release job runs, as beat names it in django-celery-beat's rows. A string,
+# not an import: monitoring reads the schedule and never loads the task module.
+RELEASE_TASK = "reservations.tasks.release_expired_reservations"
+# Beat writes the last run of its entries to the database every 3 minutes (celery's
+# `Scheduler.sync_every`), so a live beat's `last_run_at` can lag by that much.
+BEAT_SYNC_SECONDS = 180
+# Beat queues the release task every minute, and the other periodic tasks more often: this
+# many messages waiting means nobody takes them, not a worker that is merely busy.
+QUEUE_WAITING_THRESHOLD = 5
+# The cause finder is called when something is already wrong: a hanging broker must not
+# stall the dashboard or the alert for longer than this.
+BROKER_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One reason the release job is stale, with a stable `code` and a sentence for staff."""
+
+    code: str
+    text: str
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "text": self.text}
+
+
+def _ago(now: datetime, then: datetime) -> str:
+    return f"{then:%Y-%m-%d %H:%M:%S} UTC, {(now - then).total_seconds():.0f} s ago"
+
+
+def _schedule_causes(*, now: datetime) -> list[Cause]:
+    tasks = list(
+        PeriodicTask.objects.filter(task=RELEASE_TASK).values("name", "enabled", "last_run_at")
+    )
+    causes = []
+    if not tasks:
+        causes.append(Cause(
+            "release_task_unscheduled",
+            f"No periodic task runs {RELEASE_TASK}: `manage.py migrate` or a start of beat "
+            "writes it.",
+        ))
+    elif not any(task["enabled"] for task in tasks):
+        names = ", ".join(f"\u201c{task['name']}\u201d" for task in tasks)
+        causes.append(Cause(
+            "release_task_disabled",
+            f"The periodic task {names} is disabled: enable it under Periodic tasks in the "
+            "admin.",
+        ))
+    # Beat stamps every task it sends; the newest stamp of any enabled task tells whether
+    # beat runs at all, even while the release task itself is paused.
+    last_sent = PeriodicTask.objects.filter(enabled=True).aggregate(at=Max("last_run_at"))["at"]
+    silent_after = settings.RESERVATION_RELEASE_STALE_SECONDS + BEAT_SYNC_SECONDS
+    if last_sent is None:
+        if PeriodicTask.objects.filter(enabled=True).exists():
+            causes.append(Cause(
+                "beat_silent", "Celery beat has never sent a periodic task: is beat running?"
+            ))
+    elif (now - last_sent).total_seconds() > silent_after:
+        causes.append(Cause(
+            "beat_silent",
+            f"Celery beat has sent no periodic task since {_ago(now, last_sent)}: is beat "
+            "running (exactly one, with the DatabaseScheduler)?",
+        ))
+    return causes
+
+
+def celery_queue_length(*, timeout: float = BROKER_TIMEOUT_SECONDS) -> int | None:
+    """Messages waiting in Celery's default queue (LLEN on the Redis broker).
+
+    None when the broker is not Redis; raises redis.RedisError when it does not answer
+    within `timeout`.
+    """
+    import redis
+
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return client.llen(queue)
+    finally:
+        client.close()
+
+
+def _queue_causes() -> list[Cause]:
+    import redis
+
+    queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
+    try:
+        waiting = celery_queue_length()
+    except redis.RedisError as exc:
+        # The exception's text names hosts: the log gets it, staff get its kind.
+        logger.warning("release causes: the broker did not answer: %s", exc)
+        return [Cause(
+            "broker_unreachable",
+            f"The Celery broker did not answer within {BROKER_TIMEOUT_SECONDS:g} s "
+            f"({type(exc).__name__}): beat cannot queue the task, nor a worker take it.",
+        )]
+    if waiting is not None and waiting >= QUEUE_WAITING_THRESHOLD:
+        return [Cause(
+            "worker_not_consuming",
+            f"{waiting} tasks wait in the Celery queue \u201c{queue}\u201d: no worker is "
+            "taking them. Is a worker running, and consuming that queue?",
+        )]
+    return []
+
+
+def _run_causes(*, heartbeat: Heartbeat, now: datetime) -> list[Cause]:
+    if heartbeat.last_status == "failed" and heartbeat.last_error:
+        return [Cause("last_run_failed", f"The last release run failed: {heartbeat.last_error}")]
+    started = heartbeat.last_run_at
+    if (
+        heartbeat.last_status == "running"
+        and started is not None
+        and (now - started).total_seconds() > settings.RESERVATION_RELEASE_STALE_SECONDS
+    ):
+        return [Cause(
+            "last_run_unfinished",
+            f"The last release run started at {_ago(now, started)} and never finished: its "
+            "worker was killed or is stuck, or lost the database while it ran.",
+        )]
+    return []
+
+
+def release_stale_causes(
+    *, now: datetime | None = None, heartbeat: Heartbeat | None = None
+) -> list[Cause]:
+    """Say why the release job is stale, as far as it can be known from here.
+
+    Looks at the schedule (the periodic task missing or disabled, beat silent), the broker
+    (unreachable, or tasks piling up with no worker taking them) and the last run (failed,
+    or never finished). Two small queries on django-celery-beat's table, one on the
+    heartbeat when it is not given, and one LLEN bounded by BROKER_TIMEOUT_SECONDS.
+    """
+    now = now or timezone.now()
+    heartbeat = heartbeat or heartbeat_get(now=now)
+    return [
+        *_schedule_causes(now=now),
+        *_queue_causes(),
+        *_run_causes(heartbeat=heartbeat, now=now),
+    ]

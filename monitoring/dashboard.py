@@ -1,8 +1,10 @@
-"""Admin dashboard for staff: backlog, release heartbeat, holds, alerts, and a run button.
+"""Admin dashboard for staff: backlog, release heartbeat and why it went stale, charts of
+the last day, holds, alerts, and a run button.
 
-Thin views over the monitoring checks and the release service. Both are wrapped in
-`admin.site.admin_view` in config/urls.py, which refuses anyone but active staff and adds
-CSRF protection and `never_cache`.
+Thin views over the monitoring checks and series, the charts and the release service. All
+are wrapped in `admin.site.admin_view` in config/urls.py, which refuses anyone but active
+staff and adds CSRF protection and `never_cache`. The page reloads its figures every
+REFRESH_SECONDS from `dashboard_live_view`, the same figures without the page around them.
 """
 
 import logging
@@ -17,8 +19,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from monitoring.checks import backlog_get, heartbeat_get, hold_figures
+from monitoring import charts
+from monitoring.charts import Series
+from monitoring.checks import backlog_get, heartbeat_get, hold_figures, release_stale_causes
 from monitoring.models import Alert
+from monitoring.series import (
+    Window,
+    backlog_series,
+    busiest_products_series,
+    expirations_checkouts_series,
+    release_runs_series,
+    window_get,
+)
 from reservations.models import ReleaseRun, Reservation
 from reservations.selectors import products_with_availability
 from reservations.services.release import expired_count, release_run
@@ -27,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 RECENT_ROWS = 10
 TOP_PRODUCTS = 10
+# How often the open page fetches its figures again.
+REFRESH_SECONDS = 15
 
 
 def _top_products(*, now: datetime) -> list[dict]:
@@ -61,18 +75,95 @@ def _top_products(*, now: datetime) -> list[dict]:
     ]
 
 
-@require_GET
-def dashboard_view(request: HttpRequest) -> HttpResponse:
-    """Show the release job's health and the state of holds at a glance."""
+def _labels(window: Window) -> list[str]:
+    pattern = "%H:00" if window.unit == "hour" else "%H:%M"
+    return [bucket.strftime(pattern) for bucket in window.buckets]
+
+
+def _charts(*, now: datetime) -> dict:
+    hours = window_get(now=now, unit="hour", count=24)
+    minutes = window_get(now=now, unit="minute", count=60)
+    hour_labels, minute_labels = _labels(hours), _labels(minutes)
+    products = [
+        {
+            "sku": product.sku,
+            "name": product.name,
+            "url": reverse("admin:store_product_change", args=[product.product_id]),
+            "held_now": product.held[-1],
+            "available_now": product.available[-1],
+            "svg": charts.line_chart(
+                title=f"{product.sku}: units held and available per hour",
+                labels=hour_labels,
+                series=[
+                    Series("available", product.available, charts.GREEN),
+                    Series("held", product.held, charts.BLUE),
+                ],
+            ),
+        }
+        for product in busiest_products_series(window=hours)
+    ]
+    flow = expirations_checkouts_series(window=hours)
+    flow_minutes = expirations_checkouts_series(window=minutes)
+    runs = release_runs_series(window=hours)
+    flow_series = [("carts expired", charts.ORANGE), ("checkouts", charts.BLUE)]
+    return {
+        "products": products,
+        "flow_hours": charts.bar_chart(
+            title="Carts expired and checkouts per hour, last 24 h",
+            labels=hour_labels,
+            series=[
+                Series(flow_series[0][0], flow.expired_carts, flow_series[0][1]),
+                Series(flow_series[1][0], flow.checkouts, flow_series[1][1]),
+            ],
+            width=620,
+        ),
+        "flow_minutes": charts.bar_chart(
+            title="Carts expired and checkouts per minute, last hour",
+            labels=minute_labels,
+            series=[
+                Series(flow_series[0][0], flow_minutes.expired_carts, flow_series[0][1]),
+                Series(flow_series[1][0], flow_minutes.checkouts, flow_series[1][1]),
+            ],
+            width=620,
+            label_every=10,
+        ),
+        "backlog": charts.line_chart(
+            title="Expired backlog (holds waiting for release) per hour, last 24 h",
+            labels=hour_labels,
+            series=[Series("expired backlog", backlog_series(window=hours), charts.RED)],
+            width=410,
+        ),
+        "runs": charts.bar_chart(
+            title="Release runs per hour, last 24 h",
+            labels=hour_labels,
+            series=[
+                Series("runs", runs.runs, charts.BLUE),
+                Series("failed", runs.failed, charts.RED),
+            ],
+            width=410,
+            label_every=6,
+        ),
+        "durations": charts.bar_chart(
+            title="Longest release run per hour, last 24 h",
+            labels=hour_labels,
+            series=[Series("longest run", runs.longest_seconds, charts.ORANGE)],
+            width=410,
+            label_every=6,
+            unit=" s",
+        ),
+    }
+
+
+def _context() -> dict:
     now = timezone.now()
-    backlog = backlog_get(now=now)
-    context = {
-        **admin.site.each_context(request),
-        "title": "Stock holds dashboard",
+    heartbeat = heartbeat_get(now=now)
+    return {
         "now": now,
-        "backlog": backlog,
+        "backlog": backlog_get(now=now),
         "expired": expired_count(now=now),
-        "heartbeat": heartbeat_get(now=now),
+        "heartbeat": heartbeat,
+        # Asked only when stale: it calls the broker, with a short timeout.
+        "causes": release_stale_causes(now=now, heartbeat=heartbeat) if heartbeat.stale else [],
         "stale_after_seconds": settings.RESERVATION_RELEASE_STALE_SECONDS,
         "runs": list(ReleaseRun.objects.order_by("-started_at")[:RECENT_ROWS]),
         "holds": hold_figures(now=now),
@@ -82,9 +173,29 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             )[:RECENT_ROWS]
         ),
         "top_products": _top_products(now=now),
+        "charts": _charts(now=now),
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+
+
+@require_GET
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    """Show the release job's health, its causes when stale, and the last day in charts."""
+    context = {
+        **admin.site.each_context(request),
+        **_context(),
+        "title": "Stock holds dashboard",
         "release_url": reverse("monitoring-dashboard-release"),
+        "live_url": reverse("monitoring-dashboard-live"),
     }
     return TemplateResponse(request, "monitoring/dashboard.html", context)
+
+
+@require_GET
+def dashboard_live_view(request: HttpRequest) -> HttpResponse:
+    """The dashboard's figures and charts without the page: what the page fetches to
+    refresh itself."""
+    return TemplateResponse(request, "monitoring/_live.html", _context())
 
 
 # Seconds the "Run release now" button may spend starting batches.

@@ -1,5 +1,6 @@
 """Turn the checks into alerts: the periodic health check's work."""
 
+import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -7,11 +8,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from monitoring.alerts import alert_resolve, alert_send
-from monitoring.checks import Heartbeat, backlog_get, heartbeat_get
+from monitoring.checks import Cause, Heartbeat, backlog_get, heartbeat_get, release_stale_causes
 from monitoring.models import Alert, FirstStart
 from reservations.services.prune import batches_delete, ended_prune
 from reservations.services.reconcile import StockFigures, stock_drift_find
 from webhooks.services import events_prune
+
+logger = logging.getLogger(__name__)
 
 BACKLOG_KEY = "reservation_backlog"
 STALE_KEY = "release_job_stale"
@@ -56,23 +59,43 @@ def backlog_alert_check(*, now: datetime | None = None) -> int:
     return backlog.expired_holds
 
 
+def _causes_find(heartbeat: Heartbeat, *, now: datetime | None) -> list[Cause]:
+    # The alert must go out even when finding its causes fails (the database may be what
+    # broke): without them it still says what is wrong.
+    try:
+        return release_stale_causes(now=now, heartbeat=heartbeat)
+    except Exception:  # noqa: BLE001
+        logger.exception("could not find why the release job is stale")
+        return []
+
+
 def stale_alert_send(
     heartbeat: Heartbeat, *, noticed_by: str, now: datetime | None = None
 ) -> None:
-    """Send "release job stale" for a stale heartbeat (deduplicated per cooldown)."""
+    """Send "release job stale" for a stale heartbeat (deduplicated per cooldown), with its
+    causes when they can be known (`release_stale_causes`)."""
     since = (
         f"for {heartbeat.seconds_since_success:.0f} s"
         if heartbeat.seconds_since_success is not None
         else "ever"
     )
+    causes = _causes_find(heartbeat, now=now)
+    why = (
+        "Why: " + " ".join(cause.text for cause in causes)
+        if causes
+        else "No cause found from here; check Celery beat and the worker."
+    )
     alert_send(
         key=STALE_KEY,
         title="release job stale",
         message=f"No successful release of expired holds {since} (stale after "
-        f"{settings.RESERVATION_RELEASE_STALE_SECONDS} s). Shoppers are unaffected; check "
-        "Celery beat and the worker.",
+        f"{settings.RESERVATION_RELEASE_STALE_SECONDS} s). Shoppers are unaffected. {why}",
         severity="error",
-        context={**heartbeat.as_dict(), "noticed_by": noticed_by},
+        context={
+            **heartbeat.as_dict(),
+            "causes": [cause.as_dict() for cause in causes],
+            "noticed_by": noticed_by,
+        },
         now=now,
     )
 

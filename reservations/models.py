@@ -77,6 +77,8 @@ class Order(models.Model):
                 condition=Q(status="pending_payment"),
                 name="order_pending_deadline",
             ),
+            # The dashboard's checkouts per hour.
+            models.Index(fields=["created_at"], name="order_created_at"),
         ]
 
     def __str__(self) -> str:
@@ -159,6 +161,15 @@ class Reservation(models.Model):
                 fields=["updated_at"],
                 condition=Q(status__in=["expired", "released", "consumed"]),
                 name="reservation_ended_updated",
+            ),
+            # The dashboard's charts: holds made in the last day, per hour.
+            models.Index(fields=["created_at"], name="reservation_created_at"),
+            # The dashboard's expirations per hour: released expired holds by expiry (the
+            # ones still active are served by reservation_active_exp).
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="expired"),
+                name="reservation_expired_exp",
             ),
         ]
 
