@@ -127,4 +127,12 @@ def seed_day(*, carts: int = 220, seed: int = 7) -> dict:
     ttl = timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
     for _ in range(4):
         _shopper(rng, products, age=ttl + timedelta(minutes=rng.uniform(3, 6)), fate="abandon")
+    # Two ways to be sold out: every unit in live carts, and nothing on the shelf.
+    limited = product_create(
+        sku="SNEAKER-42", name="Limited sneaker, size 42", price=Decimal("129.00"), on_hand=3
+    )
+    for quantity in (2, 1):
+        cart, _ = cart_create()
+        hold_set(cart=cart, product=limited, quantity=quantity)
+    product_create(sku="SCARF-RED", name="Scarf, red", price=Decimal("24.00"), on_hand=0)
     return {"products": products, "live_carts": live}
