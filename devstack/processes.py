@@ -1,7 +1,9 @@
 """Start and stop the project's own processes (web, worker, beat) for tests, bench and soak.
 
 Each runs in a session of its own, so a stop reaches its children too (gunicorn's and
-Celery's workers) and a Ctrl-C meant for the harness does not reach it first.
+Celery's workers) and a Ctrl-C meant for the harness does not reach it first. The Celery
+worker's pool processes leave its process group (config/celery.py) but not its session:
+SIGTERM goes to the group, a kill to the whole session.
 """
 
 import os
@@ -23,18 +25,42 @@ def process_start(argv: list[str], *, env: dict[str, str], log_path: Path) -> su
         )
 
 
+def session_pids(session: int) -> list[int]:
+    """Return the live processes of `session` (Linux /proc; empty where there is none)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
+        fields = text.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[3]) == session:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def process_kill(process: subprocess.Popen) -> None:
+    """SIGKILL a process of `process_start` and everything in its session, as a crash would."""
+    for pid in {process.pid, *session_pids(process.pid)}:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def process_stop(process: subprocess.Popen, *, timeout: float = 30) -> int | None:
     """Stop a process of `process_start` and its children; return its exit code.
 
     SIGTERM to the whole group first (Celery and gunicorn shut down warmly on it), SIGKILL
-    when it is not gone within `timeout` seconds.
+    to the whole session when it is not gone within `timeout` seconds.
     """
     if process.poll() is None:
         try:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            process_kill(process)
             process.wait(timeout=10)
         except ProcessLookupError:
             process.wait(timeout=10)

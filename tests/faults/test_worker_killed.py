@@ -1,7 +1,6 @@
 """A release run on a real prefork worker, killed with SIGKILL in the middle of its batches."""
 
 import os
-import signal
 import sys
 from datetime import timedelta
 
@@ -9,6 +8,7 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
+from devstack.processes import process_kill
 from reservations.models import ReleaseRun, Reservation
 from reservations.tasks import release_expired_reservations
 from store.models import Inventory
@@ -90,7 +90,7 @@ def test_sigkill_mid_run_loses_nothing_and_the_redelivered_run_finishes(tmp_path
         released_at_kill = celery_processes.wait_until(
             mid_run, timeout=40, interval=0.02, message="the run never got under way"
         )
-        os.killpg(process.pid, signal.SIGKILL)
+        process_kill(process)  # the main process and its pool processes
         process.wait(timeout=10)
 
     expired_after_kill = Reservation.objects.filter(status=Reservation.Status.EXPIRED).count()
