@@ -12,3 +12,6 @@ class StockholdAdminSite(admin.AdminSite):
     index_title = "stockhold administration"
     # The service has no storefront of its own: its "site" is the API.
     site_url = reverse_lazy("docs")
+    # Lists get the whole width: at 1366 px the sidebar would push the product list's stock
+    # columns out of view. The index and the breadcrumbs lead everywhere it did.
+    enable_nav_sidebar = False

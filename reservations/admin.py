@@ -476,9 +476,12 @@ def stock_badge(product, *, now) -> str:
     """Return the badge saying why `product` can or cannot be bought, from the figures
     `products_with_stock_state` annotated."""
     state = StockState(product.stock_state)
-    text = state.label
+    detail = ""
     if state == StockState.HELD and product.next_expiry is not None:
-        text = f"{text} (next expiry {time_until(product.next_expiry, now=now)})"
+        detail = format_html(
+            '<small class="stock-next">(next expiry {})</small>',
+            time_until(product.next_expiry, now=now),
+        )
     explained = {
         StockState.IN_STOCK: "Units are free to hold and buy.",
         StockState.HELD: "Every unit on hand is in live holds; each comes back when its "
@@ -486,7 +489,8 @@ def stock_badge(product, *, now) -> str:
         StockState.OUT_OF_STOCK: "Nothing on hand.",
     }[state]
     return format_html(
-        '<span class="stock-badge stock-{}" title="{}">{}</span>', state.value, explained, text
+        '<span class="stock-badge stock-{}" title="{}">{}</span>{}',
+        state.value, explained, state.label, detail,
     )
 
 

@@ -33,7 +33,13 @@ def _row(page: str, sku: str) -> str:
 
 
 def _badge(html: str) -> str:
-    return re.search(r'<span class="stock-badge [^"]*"[^>]*>([^<]*)</span>', html).group(1)
+    """The badge's words, with the next expiry under it when there is one."""
+    found = re.search(
+        r'<span class="stock-badge [^"]*"[^>]*>([^<]*)</span>'
+        r'(?:<small class="stock-next">([^<]*)</small>)?',
+        html,
+    )
+    return " ".join(part for part in found.groups() if part)
 
 
 def _cell(row: str, field: str) -> str:
