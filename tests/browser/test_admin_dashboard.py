@@ -67,10 +67,22 @@ def test_staff_watch_the_dashboard_release_and_free_a_cart(page, live_server_url
     )
     expect(page.locator("#tile-expired-figure")).to_have_text("0")
 
-    # The product list, with its stock figures.
+    # The product list, with its stock figures and why a product is sold out.
     page.goto(f"{base}/admin/store/product/")
     expect(page.locator("#result_list")).to_contain_text("TEE-BLK-M")
+    expect(page.locator("#result_list")).to_contain_text("Sold out: all units held")
+    expect(page.locator("#result_list")).to_contain_text("Out of stock")
     page.screenshot(path=str(DOCS / "products.png"), full_page=True)
+
+    # Every list staff read fits the window: no column cut off or scrolled out of view.
+    for path in ("store/product", "reservations/reservation", "reservations/cart",
+                 "reservations/order", "store/stockmovement"):
+        page.goto(f"{base}/admin/{path}/")
+        overflow = page.evaluate(
+            "() => { const t = document.querySelector('#result_list');"
+            " return t ? t.getBoundingClientRect().right - window.innerWidth : null; }"
+        )
+        assert overflow is not None and overflow <= 0, (path, overflow)
 
     # "Release the held stock" on one live cart.
     live = seeded["live_carts"][0]
