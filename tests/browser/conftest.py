@@ -1,7 +1,7 @@
 """A real browser against a live runserver: Debian's Chromium driven by Playwright.
 
 The browser is the system's (/usr/bin/chromium), so Playwright downloads none. When it is
-missing, the session installs it with apt-get if it may; if it cannot, the browser tests
+missing, the test session installs it with apt-get if it may; if it cannot, the browser tests
 are skipped with the reason, and only they.
 """
 
