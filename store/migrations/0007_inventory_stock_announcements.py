@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
             field=models.BooleanField(db_default=False, editable=False),
         ),
         SQL_FILES.install("inventory_available", "f9c73bc6bb43b35d"),
-        SQL_FILES.install("inventory_stock_announce", "2450759717714945"),
+        SQL_FILES.install("inventory_stock_announce", "20811e6cedb58617"),
         migrations.RunSQL(ANNOUNCED_FROM_STOCK, reverse_sql=migrations.RunSQL.noop),
         migrations.RunSQL(TRIGGERS, reverse_sql=DROP_TRIGGERS),
     ]

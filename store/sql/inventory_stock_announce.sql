@@ -1,5 +1,5 @@
 -- Announce that a product went out of stock or came back: the function of the triggers
--- store_inventory_stock_insert and store_inventory_stock_update (store migration 0006).
+-- store_inventory_stock_insert and store_inventory_stock_update (store migration 0007).
 --
 -- Both are constraint triggers, DEFERRABLE INITIALLY DEFERRED: they run at the commit of
 -- a transaction that wrote on_hand or reserved, while it still holds that stock row's
