@@ -92,12 +92,6 @@ def order_confirm(
             raise PaymentWindowExpired()
         now = now or db_now()
         holds = _live_holds(order=locked, now=now)
-        for hold in holds:
-            Inventory.objects.filter(pk=hold.product_id).update(
-                on_hand=F("on_hand") - hold.quantity,
-                reserved=F("reserved") - hold.quantity,
-                updated_at=now,
-            )
         Reservation.objects.filter(pk__in=[h.pk for h in holds]).update(
             status=Reservation.Status.CONSUMED, updated_at=now
         )
@@ -111,17 +105,19 @@ def order_confirm(
         Order.objects.filter(pk=locked.pk).update(status=Order.Status.PLACED, confirmed_at=now)
         locked.refresh_from_db(fields=["status", "confirmed_at"])
         order_event_record(type=EventType.ORDER_CONFIRMED, order=locked, now=now)
+        _counters_move(holds=holds, sold=True, now=now)
     return locked, True
 
 
-def _cancel_pending(*, order: Order, now: datetime) -> None:
-    for hold in _live_holds(order=order, now=now):
-        Inventory.objects.filter(pk=hold.product_id).update(
-            reserved=F("reserved") - hold.quantity, updated_at=now
-        )
-        Reservation.objects.filter(pk=hold.pk).update(
-            status=Reservation.Status.RELEASED, updated_at=now
-        )
+def _counters_move(*, holds: list[Reservation], sold: bool, now: datetime) -> None:
+    """Take the holds' units out of `reserved` (and with `sold` off the shelf), in ascending
+    product order. Last in its transaction: a product row is locked from its update to the
+    commit, and shoppers of a hot product queue on it, so nothing else comes after."""
+    for hold in holds:
+        changes = {"reserved": F("reserved") - hold.quantity, "updated_at": now}
+        if sold:
+            changes["on_hand"] = F("on_hand") - hold.quantity
+        Inventory.objects.filter(pk=hold.product_id).update(**changes)
 
 
 def _cancel_sold(*, order: Order, actor: str, reason: str, now: datetime | None) -> None:
@@ -158,9 +154,13 @@ def order_cancel(
             return locked, False
         if locked.status == Order.Status.EXPIRED:
             raise PaymentWindowExpired()
+        released: list[Reservation] = []
         if locked.status == Order.Status.PENDING_PAYMENT:
             now = now or db_now()
-            _cancel_pending(order=locked, now=now)
+            released = _live_holds(order=locked, now=now)
+            Reservation.objects.filter(pk__in=[h.pk for h in released]).update(
+                status=Reservation.Status.RELEASED, updated_at=now
+            )
         else:
             _cancel_sold(order=locked, actor=actor, reason=reason, now=now)
         Order.objects.filter(pk=locked.pk).update(
@@ -168,6 +168,8 @@ def order_cancel(
         )
         locked.refresh_from_db(fields=["status", "cancelled_at"])
         order_event_record(type=EventType.ORDER_CANCELLED, order=locked, now=now)
+        # A pending order's units go back to free stock, last (see _counters_move).
+        _counters_move(holds=released, sold=False, now=now)
     return locked, True
 
 
