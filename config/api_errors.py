@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from config.parsers import RequestTooLarge
-from core.errors import DomainError
+from core.errors import DomainError, first_message
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +43,6 @@ def _drf_code(exc: exceptions.APIException) -> str:
     )
 
 
-def _first_message(detail) -> str:
-    if isinstance(detail, dict):
-        for field, value in detail.items():
-            message = _first_message(value)
-            return message if field == "non_field_errors" else f"{field}: {message}"
-    if isinstance(detail, list) and detail:
-        return _first_message(detail[0])
-    return str(detail)
-
 
 def exception_handler(exc, context):
     """Map domain, DRF and database errors to JSON with a stable `code`."""
@@ -64,7 +55,7 @@ def exception_handler(exc, context):
         exc = RequestTooLarge()
     if isinstance(exc, exceptions.ValidationError):
         return Response(
-            {"code": "invalid_input", "detail": _first_message(exc.detail), "errors": exc.detail},
+            {"code": "invalid_input", "detail": first_message(exc.detail), "errors": exc.detail},
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, exceptions.APIException):

@@ -57,6 +57,18 @@ ERROR_CODES = (
 )
 
 
+def first_message(detail) -> str:
+    """Return the first message of a validation error's detail (a message, or lists and
+    dicts of them, as serializers give them), prefixed with its field's name."""
+    if isinstance(detail, dict):
+        for field, value in detail.items():
+            message = first_message(value)
+            return message if field == "non_field_errors" else f"{field}: {message}"
+    if isinstance(detail, list) and detail:
+        return first_message(detail[0])
+    return str(detail)
+
+
 class DomainError(Exception):
     code = "error"
     status = 400

@@ -24,6 +24,7 @@ from monitoring.charts import Series
 from monitoring.checks import backlog_get, heartbeat_get, hold_figures, release_stale_causes
 from monitoring.models import Alert
 from monitoring.series import (
+    ExpirationsCheckouts,
     Window,
     backlog_series,
     busiest_products_series,
@@ -75,6 +76,13 @@ def _top_products(*, now: datetime) -> list[dict]:
     ]
 
 
+def _flow_series(flow: ExpirationsCheckouts) -> list[Series]:
+    return [
+        Series("carts expired", flow.expired_carts, charts.ORANGE),
+        Series("checkouts", flow.checkouts, charts.BLUE),
+    ]
+
+
 def _labels(window: Window) -> list[str]:
     pattern = "%H:00" if window.unit == "hour" else "%H:%M"
     return [bucket.strftime(pattern) for bucket in window.buckets]
@@ -105,25 +113,18 @@ def _charts(*, now: datetime) -> dict:
     flow = expirations_checkouts_series(window=hours)
     flow_minutes = expirations_checkouts_series(window=minutes)
     runs = release_runs_series(window=hours)
-    flow_series = [("carts expired", charts.ORANGE), ("checkouts", charts.BLUE)]
     return {
         "products": products,
         "flow_hours": charts.bar_chart(
             title="Carts expired and checkouts per hour, last 24 h",
             labels=hour_labels,
-            series=[
-                Series(flow_series[0][0], flow.expired_carts, flow_series[0][1]),
-                Series(flow_series[1][0], flow.checkouts, flow_series[1][1]),
-            ],
+            series=_flow_series(flow),
             width=620,
         ),
         "flow_minutes": charts.bar_chart(
             title="Carts expired and checkouts per minute, last hour",
             labels=minute_labels,
-            series=[
-                Series(flow_series[0][0], flow_minutes.expired_carts, flow_series[0][1]),
-                Series(flow_series[1][0], flow_minutes.checkouts, flow_series[1][1]),
-            ],
+            series=_flow_series(flow_minutes),
             width=620,
             label_every=10,
         ),

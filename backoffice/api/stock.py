@@ -23,7 +23,7 @@ from backoffice.models import IdempotentRequest
 from backoffice.selectors import stock_levels
 from backoffice.serializers import StockBatchOutput, StockItemInput, StockLevelOutput
 from backoffice.services import MAX_BATCH_ITEMS, StockItem, stock_batch_apply
-from core.errors import InvalidInput
+from core.errors import InvalidInput, first_message
 from store.selectors import MAX_SKUS_PER_QUERY, sku_list_parse
 
 SKUS = OpenApiParameter(
@@ -38,15 +38,6 @@ UPDATED_SINCE = OpenApiParameter(
     "when its transaction started, so ask from a little before the last sync.",
 )
 
-
-def _first_error(errors) -> str:
-    if isinstance(errors, dict):
-        for field, value in errors.items():
-            message = _first_error(value)
-            return message if field == "non_field_errors" else f"{field}: {message}"
-    if isinstance(errors, list) and errors:
-        return _first_error(errors[0])
-    return str(errors)
 
 
 def _batch(data) -> list[StockItem]:
@@ -70,7 +61,7 @@ def _batch(data) -> list[StockItem]:
         errors = {str(index): e for index, e in by_index if e}
         index, first = next(iter(errors.items()))
         raise InvalidInput(
-            f"item {index}: {_first_error(first)} Nothing was applied.", errors=errors
+            f"item {index}: {first_message(first)} Nothing was applied.", errors=errors
         )
     return [StockItem(**item) for item in items.validated_data]
 

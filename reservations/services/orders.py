@@ -195,8 +195,18 @@ def pending_orders_expire(*, now: datetime | None = None, batch_size: int | None
                 Order.objects.filter(pk__in=ids).update(
                     status=Order.Status.EXPIRED, expired_at=stamp
                 )
-                for order in Order.objects.filter(pk__in=ids).order_by("payment_expires_at"):
-                    order_event_record(type=EventType.ORDER_EXPIRED, order=order, now=stamp)
+                for order in (
+                    Order.objects.filter(pk__in=ids)
+                    .prefetch_related("lines")
+                    .order_by("payment_expires_at")
+                ):
+                    lines = [
+                        {"product_id": line.product_id, "sku": line.sku, "quantity": line.quantity}
+                        for line in order.lines.all()  # ordered by product, like the model's
+                    ]
+                    order_event_record(
+                        type=EventType.ORDER_EXPIRED, order=order, lines=lines, now=stamp
+                    )
         expired += len(ids)
         if len(ids) < batch_size:
             return expired
