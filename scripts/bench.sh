@@ -5,9 +5,10 @@
 #
 # The servers are started the way scripts/test.sh starts them (python -m devstack run:
 # under .tmp/, on free 127.0.0.1 ports, PostgreSQL as an unprivileged user when we are
-# root, with the same server flags) and removed again on exit. DATABASE_URL and REDIS_URL
-# are ignored on purpose: the suite truncates tables and loads a million rows, so it only
-# ever runs against servers of its own.
+# root) and removed again on exit, but durable, as docker-compose.yml runs them:
+# PostgreSQL with fsync, synchronous_commit and full_page_writes on, Valkey with its
+# append-only file. DATABASE_URL and REDIS_URL are ignored on purpose: the suite truncates
+# tables and loads a million rows, so it only ever runs against servers of its own.
 #
 # Writes bench/results/latest.json, bench/results/scaling.png and BENCHMARKS.md.
 #
@@ -48,12 +49,12 @@ fi
 
 # Settings may come from the caller's shell; the suite sets its own.
 unset DATABASE_URL REDIS_URL CELERY_BROKER_URL
-# pgbench of the same build as the server, and the throwaway server's flags for the record.
+# pgbench of the same build as the server, and the server's flags for the record.
 BENCH_PGBENCH="$("$PY" -c 'from devstack.servers import postgres_bin_dir; print(postgres_bin_dir() / "pgbench")')"
-BENCH_PG_FLAGS="$("$PY" -c 'from devstack.servers import THROWAWAY_PG_FLAGS; print(THROWAWAY_PG_FLAGS)')"
+BENCH_PG_FLAGS="$("$PY" -c 'from devstack.servers import DURABLE_PG_FLAGS; print(DURABLE_PG_FLAGS)')"
 export BENCH_PGBENCH BENCH_PG_FLAGS
 mkdir -p "$TMP_ROOT"
 BENCH_WORK="$(mktemp -d "$TMP_ROOT/bench-$$-XXXXXX")"
 export BENCH_WORK
 
-"$PY" -m devstack run -- "$PY" -m bench "$@"
+"$PY" -m devstack run --durable -- "$PY" -m bench "$@"
