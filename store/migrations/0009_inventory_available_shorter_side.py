@@ -15,5 +15,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        SQL_FILES.install("inventory_available", "b5d11a6d77748933"),
+        SQL_FILES.install("inventory_available", "126aedfd374a0078"),
     ]

@@ -3,7 +3,7 @@ answer is the same either way (expired holds are free stock), and the read never
 longer side, so it stays cheap when the release task is dead and the backlog grows.
 
 stockhold_inventory_available reads a side in rounds of at most 8, 64, 512... entries, the
-expired side first; the counts below sit on either side of those limits.
+live side first; the counts below sit on either side of those limits.
 """
 
 from datetime import timedelta
@@ -70,13 +70,13 @@ def _index_entries_read(call) -> int:
     "expired, live",
     [
         (0, 0),
-        (8, 30),  # the expired side ends within the first round
-        (9, 8),  # one past it: the live side, which ends within the round
-        (9, 30),  # both past the first round; the expired side ends within the second
-        (64, 65),
+        (30, 8),  # the live side ends within the first round
+        (8, 9),  # one past it: the expired side, which ends within the round
+        (30, 9),  # both past the first round; the live side ends within the second
         (65, 64),
+        (64, 65),
         (65, 65),  # both past the second round
-        (600, 520),  # both past the third
+        (520, 600),  # both past the third
     ],
 )
 def test_expired_holds_are_free_stock_whichever_side_is_read(now, expired, live):
@@ -110,13 +110,12 @@ def test_a_product_without_a_stock_row_has_nothing_available(now):
 @pytest.mark.parametrize(
     "expired, live, most",
     [
-        # A dead release task: a long backlog, few live holds. The first round reads 9
-        # expired entries, then the live side.
-        (1000, 2, 9 + 2),
-        # A busy product while the task keeps up: many live holds, few expired.
-        (3, 1000, 3),
-        # Both long: rounds of 8, 64 and 512 entries of each side, then the 100 live.
-        (1000, 100, 9 + 9 + 65 + 65 + 513 + 100),
+        # A dead release task: a long backlog, few live holds, read alone.
+        (1000, 2, 2),
+        # A busy product while the task keeps up: 9 of its live holds, then the few expired.
+        (3, 1000, 9 + 3),
+        # Both long: rounds of 8 and 64 entries of each side, then the 100 live.
+        (1000, 100, 9 + 9 + 65 + 65 + 100),
     ],
 )
 def test_a_read_never_walks_the_longer_side(now, expired, live, most):
