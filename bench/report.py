@@ -18,7 +18,8 @@ WHAT = {
     "peer_pattern": "hold_set ops/s / peers' lock-sum-insert ops/s, 10,000 live holds",
     "read_flatness": "availability_get p50 at 100,000 live holds / p50 at 0",
     "dead_scheduler_reads": "products page (100) p50 with 1,000,000 expired, unreleased holds "
-    "(1,000 a product) / p50 with none; met only if one availability_get's ratio is <= 1.2 too",
+    "(1,000 a product) / p50 of products with none read alternately beside them; met only if "
+    "one availability_get's ratio is <= 1.2 too",
     "http": "PUT cart line req/s / GET /api/v1/health/live/ req/s, gunicorn",
     "drain_rate": "release task holds/s / hand-written batched SQL holds/s",
     "drain_p99": "p99 of concurrent holds during the release / without it",
