@@ -7,7 +7,7 @@ from django.db.models import F, QuerySet
 
 from backoffice.keys import key_parse
 from backoffice.models import ApiKey
-from reservations.selectors import products_with_availability
+from reservations.selectors import products_with_stock_figures
 from reservations.tokens import token_matches
 from store.models import Product
 
@@ -45,7 +45,7 @@ def stock_levels(
     `on_hand` changed at or after that instant.
     """
     levels = (
-        products_with_availability(now=now, include_inactive=True)
+        products_with_stock_figures(now=now, include_inactive=True)
         .filter(inventory__isnull=False)
         .annotate(stock_updated_at=F("inventory__updated_at"))
     )

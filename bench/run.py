@@ -3,7 +3,7 @@
 Run it with `make bench` (scripts/bench.sh starts the throwaway PostgreSQL). Options:
   --quick           short measurements and a 100,000-hold drain (for trying the harness)
   --only a,b        run only these scenarios (hot_hold, scaling, reads, peer_pattern, http,
-                    drain); the outputs list the others as not run
+                    dead_reads, drain); the outputs list the others as not run
 """
 
 import argparse
@@ -24,8 +24,9 @@ from bench.common import (
     log,
     sql,
 )
+from bench.dead_reads import scenario_dead_reads
 
-SCENARIOS = ("hot_hold", "scaling", "reads", "peer_pattern", "http", "drain")
+SCENARIOS = ("hot_hold", "scaling", "reads", "peer_pattern", "http", "dead_reads", "drain")
 
 
 @dataclass(frozen=True)
@@ -585,11 +586,13 @@ RUNNERS = {
     "reads": scenario_reads,
     "peer_pattern": scenario_peer_pattern,
     "http": scenario_http,
+    "dead_reads": scenario_dead_reads,
     "drain": scenario_drain,
 }
 KEYS = {
     "hot_hold": ["hot_hold"], "scaling": ["scaling"], "reads": ["read_flatness"],
     "peer_pattern": ["peer_pattern"], "http": ["http"],
+    "dead_reads": ["dead_scheduler_reads"],
     "drain": ["drain_rate", "drain_p99", "drain_memory"],
 }
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from monitoring.checks import backlog_get, heartbeat_get
+from monitoring.checks import at_least, backlog_get, heartbeat_get
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +69,12 @@ def _reasons(checks: dict) -> list[str]:
         reasons.append(f"database: {checks['database']['reason']}")
     backlog = checks.get("backlog")
     if backlog and not backlog["ok"]:
+        cap = backlog["counted_up_to"]
         reasons.append(
-            f"{backlog['expired_holds']} expired holds and {backlog['expired_orders']} unpaid "
-            f"orders past their deadline waiting more than "
-            f"{backlog['grace_seconds']} s for release (threshold {backlog['threshold']})"
+            f"{at_least(backlog['expired_holds'], cap)} expired holds and "
+            f"{at_least(backlog['expired_orders'], cap)} unpaid orders past their deadline "
+            f"waiting more than {backlog['grace_seconds']} s for release "
+            f"(threshold {backlog['threshold']})"
         )
     release = checks.get("release_job")
     if release and not release["ok"]:

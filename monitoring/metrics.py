@@ -23,7 +23,14 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitoring.checks import backlog_count, heartbeat_get, hold_figures, overdue_orders_count
+from monitoring.checks import (
+    ACTIVE_HOLDS_COUNT_CAP,
+    BACKLOG_COUNT_CAP,
+    backlog_count,
+    heartbeat_get,
+    hold_figures,
+    overdue_orders_count,
+)
 from monitoring.models import Alert
 from reservations.models import ReleaseRun
 from webhooks.models import Delivery
@@ -72,7 +79,8 @@ def request_observe(*, method: str, route: str, status: int, seconds: float) -> 
 
 
 class DatabaseCollector(Collector):
-    """Domain figures read from the database at each scrape, in nine small queries.
+    """Domain figures read from the database at each scrape, in ten small queries (eleven
+    until a release run has succeeded), each bounded: counts stop at their caps.
 
     A database error drops the domain families and sets `stockhold_metrics_scrape_error`
     to 1, so the scrape still answers with the request metrics.
@@ -86,19 +94,22 @@ class DatabaseCollector(Collector):
         backlog = GaugeMetricFamily(
             "stockhold_expired_backlog_holds",
             "Active holds expired longer ago than RESERVATION_BACKLOG_GRACE_SECONDS: "
-            "work the release task should have done.",
-            value=backlog_count(now=now, cap=None),
+            "work the release task should have done. Counted up to "
+            f"{BACKLOG_COUNT_CAP}: that figure means at least as many.",
+            value=backlog_count(now=now),
         )
         overdue_orders = GaugeMetricFamily(
             "stockhold_expired_backlog_orders",
             "Orders pending payment longer than RESERVATION_BACKLOG_GRACE_SECONDS past their "
-            "deadline: orders the release task should have marked expired.",
-            value=overdue_orders_count(now=now, cap=None),
+            "deadline: orders the release task should have marked expired. Counted up to "
+            f"{BACKLOG_COUNT_CAP}: that figure means at least as many.",
+            value=overdue_orders_count(now=now),
         )
         figures = hold_figures(now=now)
         active = GaugeMetricFamily(
             "stockhold_active_holds",
-            "Holds in status active, live or expired.",
+            "Holds in status active, live or expired. Counted up to "
+            f"{ACTIVE_HOLDS_COUNT_CAP}: that figure means at least as many.",
             value=figures["active_holds"],
         )
         units = GaugeMetricFamily(

@@ -35,6 +35,10 @@ class BacklogCheckOutput(serializers.Serializer):
         help_text="Orders still `pending_payment` more than `grace_seconds` past their "
         "payment deadline (their units are free stock already)."
     )
+    counted_up_to = serializers.IntegerField(
+        help_text="Both figures are counted up to this many: a figure equal to it means at "
+        "least as many."
+    )
     threshold = serializers.IntegerField()
     grace_seconds = serializers.IntegerField()
 

@@ -144,9 +144,12 @@ class Reservation(models.Model):
             ),
         ]
         indexes = [
-            # Expired backlog of one product: the availability read and the reclaim.
+            # One product's active holds by expiry: the reclaim takes its expired side;
+            # the availability read sums whichever side is shorter, expired or live, from
+            # the index alone (hence the quantity in it).
             models.Index(
                 fields=["product", "expires_at"],
+                include=["quantity"],
                 condition=Q(status="active"),
                 name="reservation_active_prod_exp",
             ),

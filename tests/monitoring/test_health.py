@@ -57,8 +57,8 @@ def test_backlog_of_101_alerts_once_fails_health_and_the_command(api, webhook):
     assert response.status_code == 503
     body = response.json()
     assert body["checks"]["backlog"] == {
-        "ok": False, "expired_holds": 101, "expired_orders": 0, "threshold": 100,
-        "grace_seconds": 120,
+        "ok": False, "expired_holds": 101, "expired_orders": 0, "counted_up_to": 10_000,
+        "threshold": 100, "grace_seconds": 120,
     }
     assert any("101 expired holds" in reason for reason in body["reasons"])
 

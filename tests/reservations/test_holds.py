@@ -7,7 +7,11 @@ import pytest
 from core.errors import InvalidQuantity
 from reservations.errors import CartClosed, InsufficientStock, ItemNotFound
 from reservations.models import Reservation
-from reservations.selectors import availability_get, products_with_availability
+from reservations.selectors import (
+    availability_get,
+    products_with_availability,
+    products_with_stock_figures,
+)
 from reservations.services import hold_remove, hold_set
 from store.errors import ProductNotFound
 from store.models import Inventory
@@ -90,7 +94,7 @@ def test_expired_hold_is_free_stock_without_any_job(now, ttl):
     assert availability_get(product=product, now=now + timedelta(seconds=ttl - 1)) == 0
     at_expiry = now + timedelta(seconds=ttl)
     assert availability_get(product=product, now=at_expiry) == 4
-    listed = products_with_availability(now=at_expiry).get(pk=product.pk)
+    listed = products_with_stock_figures(now=at_expiry).get(pk=product.pk)
     assert (listed.available, listed.held, listed.on_hand) == (4, 0, 4)
 
 

@@ -109,7 +109,7 @@ from reservations.errors import (
     StockBelowHeld,
 )
 from reservations.models import Cart, Order, OrderLine, Reservation
-from reservations.selectors import availability_get, products_with_availability
+from reservations.selectors import availability_get, products_with_stock_figures
 from reservations.services import cart_create, checkout, hold_remove, hold_set, inventory_set
 from reservations.services.release import expired_release
 from store.models import Inventory, Product, StockMovement
@@ -576,7 +576,7 @@ class StockHoldMachine(RuleBasedStateMachine):
         )
         order_lines = list(OrderLine.objects.values("order__cart_id", "product_id", "quantity"))
         # Also the stock row of each product: on_hand and reserved come from Inventory.
-        listed = {p.pk: p for p in products_with_availability(now=self.now)}
+        listed = {p.pk: p for p in products_with_stock_figures(now=self.now)}
         assert set(listed) == {p.obj.pk for p in self.products}
         self._check_availability(listed)
         self._check_counters(listed, open_rows, order_lines)
@@ -590,7 +590,7 @@ class StockHoldMachine(RuleBasedStateMachine):
             row = listed[product.obj.pk]
             want = (expected, product.on_hand, self._live_units(i))
             assert (row.available, row.on_hand, row.held) == want, (
-                f"products_with_availability P{i}: (available, on_hand, held) = "
+                f"products_with_stock_figures P{i}: (available, on_hand, held) = "
                 f"{(row.available, row.on_hand, row.held)}, model says {want}"
             )
 
