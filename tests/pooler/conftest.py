@@ -6,13 +6,13 @@ reason, except in CI (CI set), where a missing pooler fails them.
 """
 
 import copy
-import os
 from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
 
-from devstack.servers import PgBouncer, pgbouncer_install
+from devstack.servers import PgBouncer
+from tests.servers import pgbouncer_needed
 
 
 @pytest.fixture(scope="session")
@@ -22,12 +22,7 @@ def pgbouncer(django_db_setup):
     Started before any test's own fixtures, like the servers the suite runs on: a test
     using it starts no process of its own and stays in the fast tier.
     """
-    reason = pgbouncer_install()
-    if reason:
-        message = f"these tests need Debian's pgbouncer: {reason}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    pgbouncer_needed()
     database = settings.DATABASES["default"]
     with PgBouncer(upstream_port=int(database["PORT"])) as bouncer:
         yield bouncer
