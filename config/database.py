@@ -51,5 +51,5 @@ def database_timeouts_apply(*, using: str = "default") -> dict[str, int]:
 
 
 def migrated(sender, *, using: str = "default", **kwargs) -> None:
-    """After `migrate`: the timeouts of the settings are the role's defaults."""
+    """Make the timeouts of the settings the role's defaults after `migrate`."""
     database_timeouts_apply(using=using)

@@ -23,7 +23,7 @@ NODES_HEADING = "## Several web nodes behind PgBouncer"
 
 
 def results_path(*, nodes: int) -> Path:
-    """Where a run's results go by default: latest.json, or nodesN.json with N web nodes."""
+    """Return where a run's results go: latest.json, or nodesN.json with N web nodes."""
     return RESULTS / ("latest.json" if nodes == 1 else f"nodes{nodes}.json")
 
 
@@ -349,7 +349,7 @@ def markdown(document: dict) -> str:
 
 
 def nodes_markdown(document: dict) -> str:
-    """RELIABILITY.md's last section: a full-length run with several web nodes."""
+    """Return RELIABILITY.md's last section: a full-length run with several web nodes."""
     t, s, p, m = (document["traffic"], document["settings"], document["pooler"],
                   document["machine"])
     nodes = s["nodes"]
@@ -401,7 +401,7 @@ def nodes_markdown(document: dict) -> str:
 
 
 def _nodes_section(text: str) -> str:
-    """The section on several nodes of a RELIABILITY.md, or nothing."""
+    """Return the section on several nodes of a RELIABILITY.md, or nothing."""
     at = text.find("\n" + NODES_HEADING + "\n")
     return text[at + 1:] if at >= 0 else ""
 

@@ -197,7 +197,7 @@ def last_expiry():
 
 
 def pooler_timeouts(settings: Settings) -> dict[str, str]:
-    """The timeouts a server connection of the pooler runs with, as SHOW gives them.
+    """Return the timeouts a server connection of the pooler runs with, as SHOW shows them.
 
     Behind the pooler they come only from the role's defaults, which `migrate` set: the
     soak stops here when they are not those of the settings.
@@ -221,7 +221,7 @@ def pooler_timeouts(settings: Settings) -> dict[str, str]:
 
 
 class PoolWatch:
-    """What the pooler's console says during the load, sampled: its busiest moments."""
+    """Sample the pooler's console during the load; keep its busiest moments."""
 
     def __init__(self, bouncer: PgBouncer | None) -> None:
         self.bouncer = bouncer

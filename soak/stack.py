@@ -73,7 +73,7 @@ def url_with_application_name(url: str, name: str) -> str:
 
 
 def url_with_port(url: str, port: int) -> str:
-    """DATABASE_URL with the server at 127.0.0.1:`port` instead (the pooler in front)."""
+    """Return DATABASE_URL with the server at 127.0.0.1:`port` (the pooler in front)."""
     parts = urlsplit(url)
     credentials = parts.netloc.rpartition("@")[0]
     return urlunsplit(parts._replace(
@@ -83,7 +83,7 @@ def url_with_port(url: str, port: int) -> str:
 
 def environment(settings: Settings, *, application_name: str,
                 pooled: bool = False) -> dict[str, str]:
-    """The environment of one process of the soak (and of the driver itself, which
+    """Return the environment of one process of the soak (and of the driver itself, which
     reaches PostgreSQL directly, as `migrate` does in docker-compose.yml)."""
     env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED}
     pooler = pooled and bool(settings.pooled_database_url)
@@ -141,7 +141,7 @@ class Stack:
         return self.work / f"{name}.log"
 
     def names(self, entry: str) -> list[str]:
-        """The processes of a Procfile entry: one per node for web and worker."""
+        """Return the processes of a Procfile entry: one per node for web and worker."""
         if entry == "beat" or self.settings.nodes == 1:
             return [entry]
         return [f"{entry}-{node}" for node in range(1, self.settings.nodes + 1)]
@@ -211,7 +211,7 @@ class Stack:
             self._stop(name)
 
     def tail(self, entry: str, lines: int = 30) -> str:
-        """The last lines of the logs of a process or of every process of an entry."""
+        """Return the last lines of the log of a process, or of each process of an entry."""
         names = self.names(entry) if entry in PROCESSES else [entry]
         parts = []
         for name in names:

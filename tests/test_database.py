@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _role_defaults() -> dict[str, str]:
-    """The settings PostgreSQL gives this role's sessions in this database."""
+    """Return the settings PostgreSQL gives this role's sessions in this database."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d"

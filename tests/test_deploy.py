@@ -141,8 +141,8 @@ _DATABASE_ENV = {"DATABASE_URL", "DATABASE_POOLER"}
 
 
 def _ini(path: Path, *, section: str = "pgbouncer") -> dict[str, str]:
-    """The `key = value` settings of one section of a PgBouncer ini file (a file with no
-    section header: all of it), `%include` lines under the key `%include`."""
+    """Return the `key = value` settings of one section of a PgBouncer ini file (of all
+    of a file with no section header), an `%include` line under the key `%include`."""
     settings, current = {}, None
     for raw in path.read_text().splitlines():
         line = raw.strip()
@@ -162,7 +162,7 @@ def _ini(path: Path, *, section: str = "pgbouncer") -> dict[str, str]:
 
 
 def _pgbouncer_databases() -> dict[str, dict[str, str]]:
-    """The [databases] of compose's PgBouncer: name -> its connection string's fields."""
+    """Return the [databases] of compose's PgBouncer: name -> its connection's fields."""
     return {
         name: dict(field.split("=", 1) for field in value.split())
         for name, value in _ini(PGBOUNCER_DIR / "pgbouncer.ini", section="databases").items()
