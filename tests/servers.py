@@ -1,6 +1,7 @@
 """Small real servers and clients the tests share: free ports, a webhook receiver, JSON calls."""
 
 import json
+import os
 import sys
 import threading
 import urllib.error
@@ -9,7 +10,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from devstack.servers import free_port
+import pytest
+
+from devstack.servers import free_port, pgbouncer_install
 
 
 @contextmanager
@@ -34,6 +37,17 @@ def runserver(env: dict[str, str], log_path: Path):
 
         celery_processes.wait_until(up, timeout=30, message="runserver did not start")
         yield process, base
+
+
+def pgbouncer_needed() -> None:
+    """Install Debian's pgbouncer if it is missing and may be (root); if it cannot be, skip
+    the test with the reason, or fail it in CI (CI set), where it must run."""
+    reason = pgbouncer_install()
+    if reason:
+        message = f"this test needs Debian's pgbouncer: {reason}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def api_call(base, method, path, body=None, token=None, timeout=15, headers=None):

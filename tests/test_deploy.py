@@ -1,4 +1,5 @@
-"""The deployment files agree: Procfile, docker-compose.yml, Dockerfile and scripts/run.sh.
+"""The deployment files agree: Procfile, docker-compose.yml, Dockerfile, scripts/run.sh,
+and the PgBouncer of compose with the one the tests and the soak start (devstack/).
 
 Docker is not needed: the files are read and compared. `make run` runs the Procfile under
 honcho; production runs the same commands as compose services. A drift between the two
@@ -21,13 +22,21 @@ from flower.command import is_flower_envvar
 from flower.options import default_options as flower_defaults
 from honcho.environ import parse_procfile
 
-from devstack.servers import postgres_version, valkey_version
+from devstack.servers import (
+    DURABLE_PG_FLAGS,
+    PGBOUNCER_PACKAGE,
+    PGBOUNCER_POOL_INI,
+    pgbouncer_ini,
+    postgres_version,
+    valkey_version,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 RUN_SH = ROOT / "scripts" / "run.sh"
+PGBOUNCER_DIR = ROOT / "deploy" / "pgbouncer"
 
 PROCESSES = ("web", "worker", "beat", "flower")
 # The values an operator passes to `docker compose up`.
@@ -116,8 +125,8 @@ def _settings_env_names() -> set[str]:
     return set(read) | set(tested)
 
 
-def _dockerfile_instructions() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+def _dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", path.read_text())
     instructions = []
     for line in text.splitlines():
         line = line.strip()
@@ -125,6 +134,39 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
             keyword, _, rest = line.partition(" ")
             instructions.append((keyword.upper(), rest.strip()))
     return instructions
+
+
+# What differs between the app's database environment and migrate's.
+_DATABASE_ENV = {"DATABASE_URL", "DATABASE_POOLER"}
+
+
+def _ini(path: Path, *, section: str = "pgbouncer") -> dict[str, str]:
+    """Return the `key = value` settings of one section of a PgBouncer ini file (of all
+    of a file with no section header), an `%include` line under the key `%include`."""
+    settings, current = {}, None
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith((";", "#")):
+            continue
+        if line.startswith("["):
+            current = line.strip("[]")
+            continue
+        if current not in (None, section):
+            continue
+        if line.startswith("%include"):
+            settings["%include"] = line.split(None, 1)[1]
+            continue
+        key, _, value = line.partition("=")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+def _pgbouncer_databases() -> dict[str, dict[str, str]]:
+    """Return the [databases] of compose's PgBouncer: name -> its connection's fields."""
+    return {
+        name: dict(field.split("=", 1) for field in value.split())
+        for name, value in _ini(PGBOUNCER_DIR / "pgbouncer.ini", section="databases").items()
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -187,11 +229,23 @@ def test_app_services_share_the_base_definition_and_differ_only_in_command_ports
 def test_migrate_runs_what_make_run_runs_before_the_others_start():
     compose = _compose()
     migrate = compose["services"]["migrate"]
+    app_env = compose["x-app"]["environment"]
 
     assert _argv(migrate["command"]) == ["python", "manage.py", "migrate", "--noinput"]
     assert "manage.py migrate --noinput" in RUN_SH.read_text()
     assert migrate["restart"] == "no"
-    assert migrate["environment"] == compose["x-app"]["environment"]
+    # The app's environment, but straight to PostgreSQL: the same role and database.
+    assert {k: v for k, v in migrate["environment"].items() if k not in _DATABASE_ENV} == {
+        k: v for k, v in app_env.items() if k not in _DATABASE_ENV
+    }
+    direct = environ.Env.db_url_config(migrate["environment"]["DATABASE_URL"])
+    pooled = environ.Env.db_url_config(app_env["DATABASE_URL"])
+    assert (direct["HOST"], direct["PORT"]) == ("postgres", 5432)
+    assert migrate["environment"]["DATABASE_POOLER"] == ""
+    assert [direct[k] for k in ("USER", "PASSWORD", "NAME")] == [
+        pooled[k] for k in ("USER", "PASSWORD", "NAME")
+    ]
+    assert set(migrate["depends_on"]) == {"postgres"}
     for name in ("web", "worker", "beat"):
         condition = compose["services"][name]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", name
@@ -225,7 +279,10 @@ def test_app_environment_points_at_the_compose_postgres_and_valkey():
 
     database = environ.Env.db_url_config(env["DATABASE_URL"])
     assert database["ENGINE"] == "django.db.backends.postgresql"
-    postgres = services[database["HOST"]]
+    # Through PgBouncer to the postgres service.
+    assert database["HOST"] == "pgbouncer"
+    upstream = _pgbouncer_databases()[database["NAME"]]
+    postgres = services[upstream["host"]]
     # The same major as the server `make run` and `make test` start (devstack/).
     assert _image_major(postgres["image"]) == ("postgres", postgres_version().split(".")[0])
     assert (database["USER"], database["PASSWORD"], database["NAME"]) == (
@@ -326,6 +383,10 @@ def test_healthchecks_probe_each_service_where_it_listens():
     env = compose["x-app"]["environment"]
 
     assert "pg_isready" in _healthcheck_text(services["postgres"])
+    listen_port = _ini(PGBOUNCER_DIR / "pgbouncer.ini")["listen_port"]
+    assert f"pg_isready -h 127.0.0.1 -p {listen_port}" in _healthcheck_text(
+        services["pgbouncer"]
+    )
     assert "valkey-cli ping" in _healthcheck_text(services["valkey"])
 
     web = _healthcheck_text(services["web"])
@@ -381,3 +442,105 @@ def test_every_container_runs_as_production_with_debug_off():
     assert (env["ENVIRONMENT"], env["DEBUG"]) == ("production", "0")
     # The image itself says production, for a container started without compose.
     assert re.search(r"^\s+ENVIRONMENT=production\s*$", DOCKERFILE.read_text(), re.M)
+
+
+# --- PgBouncer -----------------------------------------------------------------------------
+
+
+def test_the_app_reaches_postgres_through_pgbouncer_in_transaction_mode():
+    compose = _compose()
+    env = compose["x-app"]["environment"]
+    database = environ.Env.db_url_config(env["DATABASE_URL"])
+    pgbouncer = compose["services"]["pgbouncer"]
+    upstream = _pgbouncer_databases()[database["NAME"]]
+    pool = _ini(PGBOUNCER_POOL_INI)
+
+    assert env["DATABASE_POOLER"] == pool["pool_mode"] == "transaction"
+    assert (database["HOST"], str(database["PORT"])) == (
+        "pgbouncer", _ini(PGBOUNCER_DIR / "pgbouncer.ini")["listen_port"]
+    )
+    # Through to the postgres service, as the role and database the app names.
+    postgres = compose["services"][upstream["host"]]
+    assert (upstream["port"], upstream["dbname"]) == ("5432", database["NAME"])
+    assert (pgbouncer["environment"]["POSTGRES_USER"], database["USER"]) == (
+        postgres["environment"]["POSTGRES_USER"], postgres["environment"]["POSTGRES_USER"]
+    )
+    assert pgbouncer["environment"]["POSTGRES_PASSWORD"] == database["PASSWORD"] == (
+        postgres["environment"]["POSTGRES_PASSWORD"]
+    )
+    assert pgbouncer["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in PROCESSES:
+        assert compose["services"][name]["depends_on"]["pgbouncer"]["condition"] == (
+            "service_healthy"
+        ), name
+
+
+def test_compose_pgbouncer_is_debians_package_with_the_pool_settings_of_the_soak():
+    compose = _compose()
+    service = compose["services"]["pgbouncer"]
+    instructions = _dockerfile_instructions(PGBOUNCER_DIR / "Dockerfile")
+    main = _ini(PGBOUNCER_DIR / "pgbouncer.ini")
+    pool = _ini(PGBOUNCER_POOL_INI)
+
+    # The package devstack installs and runs for the tests and `make soak --nodes 2`.
+    assert service["build"] == "deploy/pgbouncer"
+    assert instructions[0][0] == "FROM" and instructions[0][1].startswith("debian:")
+    assert any(kw == "RUN" and re.search(rf"apt-get install .*\b{PGBOUNCER_PACKAGE}\b", rest)
+               for kw, rest in instructions)
+    assert ("COPY", "pgbouncer.ini pool.ini /etc/pgbouncer/") in instructions
+    assert [rest for kw, rest in instructions if kw == "USER"] == ["postgres"]
+    # Both include pool.ini, last, and set none of its settings themselves.
+    assert main["%include"] == "/etc/pgbouncer/pool.ini"
+    throwaway = pgbouncer_ini(port=1, upstream_port=2, workdir=Path("/w"))
+    assert throwaway.strip().splitlines()[-1] == f"%include /w/{PGBOUNCER_POOL_INI.name}"
+    assert PGBOUNCER_POOL_INI == PGBOUNCER_DIR / "pool.ini"
+    for key in pool:
+        assert not re.search(rf"^{key}\s*=", throwaway, re.M), key
+        assert key not in main, key
+
+
+def test_the_pool_settings_carry_what_the_app_needs_and_nothing_it_cannot_use():
+    text = PGBOUNCER_POOL_INI.read_text()
+    pool = _ini(PGBOUNCER_POOL_INI)
+
+    # Included inside [pgbouncer]: a header of its own would reset what came before it.
+    assert not re.search(r"^\s*\[", text, re.M)
+    assert pool["pool_mode"] == "transaction"
+    # `options` refused, never ignored: ignored, the timeouts would silently be 0.
+    assert "options" not in pool.get("ignore_startup_parameters", "").split(",")
+    # Debian 12's PgBouncer (1.18) carries no prepared statements in transaction mode, and
+    # the app prepares none (tests/test_database.py).
+    assert pool.get("max_prepared_statements", "0") == "0"
+
+
+def test_the_soak_runs_its_processes_through_the_pooler_as_compose_does():
+    from soak.stack import Settings, environment
+
+    compose_env = _compose()["x-app"]["environment"]
+    settings = Settings(
+        database_url="postgres://postgres@127.0.0.1:5432/postgres", redis_url="redis://x",
+        ports=(8001, 8002), ttl_seconds=20, release_interval_seconds=5, web_concurrency=4,
+        worker_concurrency=2, pooled_database_url="postgres://postgres@127.0.0.1:6432/postgres",
+        database_pooler="transaction",
+    )
+
+    process = environment(settings, application_name="stockhold-web", pooled=True)
+    driver = environment(settings, application_name="stockhold-soak")
+
+    assert process["DATABASE_POOLER"] == compose_env["DATABASE_POOLER"]
+    assert urlsplit(process["DATABASE_URL"]).port == 6432
+    # The driver migrates straight to PostgreSQL, as compose's migrate does.
+    assert driver["DATABASE_POOLER"] == _compose()["services"]["migrate"]["environment"][
+        "DATABASE_POOLER"
+    ] == ""
+    assert urlsplit(driver["DATABASE_URL"]).port == 5432
+
+
+def test_compose_postgres_has_the_connections_of_devstacks_durable_servers():
+    postgres = _compose()["services"]["postgres"]
+    pool = _ini(PGBOUNCER_POOL_INI)
+
+    assert _argv(postgres["command"]) == ["postgres", *shlex.split(DURABLE_PG_FLAGS)]
+    max_connections = int(DURABLE_PG_FLAGS.split("max_connections=")[1].split()[0])
+    # PgBouncer's pool, with its reserve, leaves room for migrate and the admin.
+    assert int(pool["default_pool_size"]) + int(pool["reserve_pool_size"]) < max_connections / 2

@@ -2,10 +2,13 @@
 
 A key belongs to the API key that sent it. Its row (`IdempotentRequest`) is inserted
 before any work; the request that works on it holds a PostgreSQL advisory lock on that row
-for as long as it works (held by the connection, not by a transaction: the work commits in
-many transactions). So of two requests with one key at once, one works and the other is
-told so at once (IdempotencyKeyInProgress), never waiting behind it; a request that died
-half-way has lost its lock with its connection, and the next repeat resumes the work.
+for as long as it works. The work commits in many transactions, so the lock is held by a
+transaction of its own, open on a second connection until the work is done: a lock held
+by the session instead would stay behind on whichever server connection a pooler in
+transaction mode gave the lock's statement, and the unlock could reach another one. So of
+two requests with one key at once, one works and the other is told so at once
+(IdempotencyKeyInProgress), never waiting behind it; a request that died half-way has lost
+its lock with its connection, and the next repeat resumes the work.
 """
 
 import hashlib
@@ -13,7 +16,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models.functions import Now
 
 from backoffice.errors import IdempotencyKeyInProgress
@@ -29,18 +32,27 @@ def _lock_key(request: IdempotentRequest) -> tuple[int, int]:
     return _LOCK_SPACE, request.pk % 2**32 - 2**31  # a signed 32-bit integer
 
 
-def _lock_try(request: IdempotentRequest) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", _lock_key(request))
-        return cursor.fetchone()[0]
+@contextmanager
+def _lock_held(request: IdempotentRequest) -> Iterator[bool]:
+    """Try the request's lock; hold it, if had, until the block ends. Yield whether it was.
 
-
-def _unlock(request: IdempotentRequest) -> None:
+    The lock belongs to a transaction on a connection of its own, which stays open for the
+    block: through a pooler in transaction mode it keeps its server connection that long.
+    """
+    claim = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", _lock_key(request))
-    except DatabaseError:
-        pass  # the connection is gone, and the lock went with it
+        claim.ensure_connection()
+        claim.set_autocommit(False)
+        with claim.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", _lock_key(request))
+            had = cursor.fetchone()[0]
+        yield had
+    finally:
+        try:
+            claim.rollback()
+        except DatabaseError:
+            pass  # the connection is gone, and the lock went with it
+        claim.close()
 
 
 def request_fingerprint(*, operation: str, payload: object) -> str:
@@ -77,14 +89,12 @@ def idempotent_request_claim(
     if request.status_code is not None:
         yield request
         return
-    if not _lock_try(request):
-        raise IdempotencyKeyInProgress()
-    try:
+    with _lock_held(request) as had:
+        if not had:
+            raise IdempotencyKeyInProgress()
         # Answered by the request that held the lock until just now?
         request.refresh_from_db()
         yield request
-    finally:
-        _unlock(request)
 
 
 def idempotent_request_complete(

@@ -97,6 +97,8 @@ INSTALLED_APPS = [
     "reservations",
     "backoffice",
     "monitoring",
+    # Last: its post_migrate step runs after the apps' own.
+    "config.apps.ProjectConfig",
 ]
 
 MIDDLEWARE = [
@@ -150,18 +152,34 @@ DATABASES = {"default": env.db_url("DATABASE_URL")}
 _db = DATABASES["default"]
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
-if _db["ENGINE"] == "django.db.backends.postgresql":
-    # A lock that cannot be had within DB_LOCK_TIMEOUT_MS becomes a clear, retryable
-    # error instead of a request that hangs.
-    _db.setdefault("OPTIONS", {})
-    _db["OPTIONS"].setdefault(
-        "options",
-        "-c lock_timeout={} -c statement_timeout={}".format(
-            env.int("DB_LOCK_TIMEOUT_MS", default=5000),
-            env.int("DB_STATEMENT_TIMEOUT_MS", default=30000),
-        ),
+# A lock that cannot be had within DB_LOCK_TIMEOUT_MS becomes a clear, retryable error
+# instead of a request that hangs. `migrate` makes both timeouts the defaults of the role
+# in its database (config/database.py), which every connection starts with, pooled or not;
+# a direct connection carries them in libpq's `options` as well, so it has this process's
+# values even before a migrate ran with them.
+DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5000)
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=30000)
+# DATABASE_POOLER=transaction: DATABASE_URL reaches PostgreSQL through a pooler in
+# transaction mode (PgBouncer), which refuses `options` and keeps nothing of a session
+# from one transaction to the next (README.md, "Several web nodes behind PgBouncer").
+DATABASE_POOLERS = ("", "transaction")
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in DATABASE_POOLERS:
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER must be empty (no pooler) or 'transaction', not {DATABASE_POOLER!r}."
     )
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    _db.setdefault("OPTIONS", {})
+    if not DATABASE_POOLER:
+        _db["OPTIONS"].setdefault(
+            "options",
+            f"-c lock_timeout={DB_LOCK_TIMEOUT_MS} -c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
+        )
     _db["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+    # A server-side cursor (QuerySet.iterator() outside a transaction) is declared WITH
+    # HOLD and fetched from in later statements, which a transaction pooler may send to
+    # another server connection.
+    _db["DISABLE_SERVER_SIDE_CURSORS"] = bool(DATABASE_POOLER)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
