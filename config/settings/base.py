@@ -149,7 +149,13 @@ if not env.str("DATABASE_URL", default=""):
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 _db = DATABASES["default"]
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-_db["CONN_HEALTH_CHECKS"] = True
+# A health check is a `SELECT 1` before each request's first query, to replace a kept
+# connection that died (a database restart, an idle-connection killer): one round trip more
+# on every request. Off by default: without it a dead connection fails the one request that
+# finds it with a retryable 503 `unavailable` (config/api_errors.py) and is dropped at the
+# end of that request, and a connection to a pooler (PgBouncer) does not die with the
+# database: the pooler checks its own.
+_db["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 if _db["ENGINE"] == "django.db.backends.postgresql":
     # A lock that cannot be had within DB_LOCK_TIMEOUT_MS becomes a clear, retryable
     # error instead of a request that hangs.
