@@ -99,15 +99,17 @@ INSTALLED_APPS = [
     "monitoring",
 ]
 
+# config.middleware's sessions, users and messages are Django's, left out of the JSON
+# API's requests (/api/v1/), which use none of them.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "monitoring.middleware.RequestMetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
