@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import (
     Case,
     CharField,
@@ -211,11 +211,9 @@ _CART_SHOWN_SQL = """
     ORDER BY r.product_id
 """
 # The cart and a product of the same request, in one round trip: either may be missing.
-# Only the fields a cart write reads are loaded; the others are deferred (a query if read).
-_CART_FIELDS = ("id", "token_hash", "status")
-_PRODUCT_FIELDS = ("id", "sku", "name", "price", "is_active")
+# Only what a cart write reads is loaded; the other fields are deferred (a query if read).
 _CART_AND_PRODUCT_SQL = """
-    SELECT c.id, c.token_hash, c.status, p.id, p.sku, p.name, p.price, p.is_active
+    SELECT c.token_hash, p.sku, p.is_active
     FROM (SELECT %s::uuid AS cart_id, %s::bigint AS product_id) AS asked
     LEFT JOIN store_cart c ON c.id = asked.cart_id
     LEFT JOIN store_product p ON p.id = asked.product_id
@@ -295,19 +293,20 @@ def cart_and_product_get_for_token(
 ) -> tuple[Cart, Product | None]:
     """Return the cart if `token` is its secret (otherwise CartNotFound, as if absent),
     and the product whose id is `product_id` as given in a URL, None if there is no such
-    product. One query for both; fields other than _CART_FIELDS and _PRODUCT_FIELDS are
-    deferred."""
-    pk = _cart_pk(cart_id)
+    product. One query for both; only the product's `sku` and `is_active` are loaded, and
+    nothing of the cart but its id: their other fields are deferred."""
+    pk, product_pk = _cart_pk(cart_id), id_parse(product_id)
     with connection.cursor() as cursor:
-        cursor.execute(_CART_AND_PRODUCT_SQL, [pk, id_parse(product_id)])
-        row = cursor.fetchone()
-    cart_values, product_values = row[: len(_CART_FIELDS)], row[len(_CART_FIELDS) :]
-    hashed = cart_values[1] if cart_values[0] is not None else None
+        cursor.execute(_CART_AND_PRODUCT_SQL, [pk, product_pk])
+        hashed, sku, is_active = cursor.fetchone()
     _token_check(token=token, hashed=hashed)
-    cart = Cart.from_db(connection.alias, _CART_FIELDS, cart_values)
-    if product_values[0] is None:
+    cart = Cart.from_db(DEFAULT_DB_ALIAS, ("id",), (pk,))
+    if sku is None:
         return cart, None
-    return cart, Product.from_db(connection.alias, _PRODUCT_FIELDS, product_values)
+    product = Product.from_db(
+        DEFAULT_DB_ALIAS, ("id", "sku", "is_active"), (product_pk, sku, is_active)
+    )
+    return cart, product
 
 
 def order_get(*, order_id) -> Order:
