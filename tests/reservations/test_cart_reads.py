@@ -196,6 +196,17 @@ def test_a_cart_get_is_one_statement(api, held, django_assert_num_queries):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_checked_out_carts_get_reads_its_order_too(api, held, django_assert_num_queries):
+    cart, _ = held
+    assert api.post(
+        f"/api/v1/carts/{cart['id']}/checkout/", HTTP_X_CART_TOKEN=cart["token"]
+    ).status_code == 201
+    with django_assert_num_queries(2):
+        response = api.get(f"/api/v1/carts/{cart['id']}/", HTTP_X_CART_TOKEN=cart["token"])
+    assert response.json()["order_id"] is not None
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_hold_put_is_three_statements_the_hold_one_of_them(api, held, django_assert_num_queries):
     cart, product = held
     with django_assert_num_queries(3) as queries:
