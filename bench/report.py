@@ -103,7 +103,8 @@ def _figures(key: str, e: dict) -> str:
 def rows(document: dict) -> list[tuple[str, str, str, str, str]]:
     out = []
     for key in ORDER:
-        e = document[key]
+        # A results file written before a key existed has none: shown as not run.
+        e = document.get(key, {})
         unit = e.get("unit", "ratio")
         target, op = TARGETS[key]
         target_text = f"{op} {target:g}" + (f" {unit}" if unit in ("MB", "ms") else "")
