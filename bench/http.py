@@ -91,6 +91,37 @@ def request(method: str, port: int, path: str, body=None, headers=None):
         conn.close()
 
 
+def debug_on(port: int) -> bool:
+    """Whether the server runs with DEBUG on: only then is a page that no route takes
+    answered with Django's technical 404, which names the URLconf."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/bench-no-such-page/")
+        response = conn.getresponse()
+        return b"URLconf" in response.read()
+    finally:
+        conn.close()
+
+
+def redis_stats() -> dict[str, int]:
+    """Counters of the suite's Valkey (REDIS_URL), read in one INFO call: calls of SET and
+    of INCR (redis-py sends INCRBY for it), and read events (`total_reads_processed`: a
+    client's round trip is one, this call's own included)."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        info = client.info("all")
+    finally:
+        client.close()
+    return {
+        "set": info.get("cmdstat_set", {}).get("calls", 0),
+        "incr": sum(info.get(f"cmdstat_{name}", {}).get("calls", 0)
+                    for name in ("incr", "incrby")),
+        "reads": info["total_reads_processed"],
+    }
+
+
 def carts_create(port: int, count: int) -> list[tuple[str, str]]:
     """Open carts through the API; return (id, token) pairs."""
     carts = []
@@ -292,5 +323,6 @@ def gunicorn_log_tail(server: Gunicorn, lines: int = 20) -> str:
         return ""
 
 
-__all__ = ["Gunicorn", "carts_create", "load_generator", "production_web_concurrency",
-           "run_endpoint", "gunicorn_log_tail", "log"]
+__all__ = ["Gunicorn", "carts_create", "debug_on", "load_generator",
+           "production_web_concurrency", "redis_stats", "run_endpoint", "gunicorn_log_tail",
+           "log"]

@@ -3,6 +3,7 @@
 Products are served here, not in `store`, because their availability is read from holds.
 """
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -17,8 +18,11 @@ from reservations import services as hold_services
 from reservations.errors import InvalidIdempotencyKey
 from reservations.models import Cart, Order
 from reservations.selectors import (
+    CartShown,
+    cart_and_product_get_for_token,
     cart_get_for_token,
-    cart_lines,
+    cart_shown_get,
+    cart_shown_get_for_token,
     order_get,
     products_with_availability,
 )
@@ -29,9 +33,11 @@ from reservations.serializers import (
     ErrorOutput,
     OrderOutput,
     ProductOutput,
+    cart_data,
 )
 from reservations.signals import cart_changed
 from store.errors import ProductNotFound
+from store.models import Product
 from store.selectors import MAX_SKUS_PER_QUERY, product_get, sku_list_parse
 
 CART_ID = OpenApiParameter(
@@ -91,26 +97,33 @@ class ProductPagination(LimitOffsetPagination):
     limit_query_description = "Number of results to return per page, at most 1000."
 
 
-def _cart_response(request, cart: Cart, *, status_code=status.HTTP_200_OK, token=None):
-    if cart.status == Cart.Status.OPEN:
-        lines = cart_lines(cart=cart)
-        order_id = None
-    else:
-        lines = cart_lines(cart=cart, consumed=True)
-        order_id = Order.objects.filter(cart=cart).values_list("id", flat=True).first()
-    context = {"lines": lines, "order_id": order_id}
-    if token is None:
-        return Response(CartOutput(cart, context=context).data, status=status_code)
-    cart.token = token
-    return Response(CartCreatedOutput(cart, context=context).data, status=status_code)
-
-
 def _order_data(order: Order) -> dict:
     return OrderOutput(order_get(order_id=order.pk)).data
 
 
-def _cart(request, cart_id: str) -> Cart:
-    return cart_get_for_token(cart_id=cart_id, token=request.headers.get("X-Cart-Token"))
+def _token(request) -> str | None:
+    return request.META.get("HTTP_X_CART_TOKEN")
+
+
+def _cart_and_product(request, cart_id: str, product_id: str) -> tuple[Cart, Product | None]:
+    return cart_and_product_get_for_token(
+        cart_id=cart_id, token=_token(request), product_id=product_id
+    )
+
+
+def _quantity(data: dict) -> int:
+    """The quantity a cart line is set to; InvalidQuantity with the field's messages."""
+    quantity = data.get("quantity")
+    # The usual body is checked here without building the serializer; whatever else comes
+    # is checked, and refused with its messages, by CartItemInput.
+    if type(quantity) is int and 0 <= quantity <= settings.RESERVATION_MAX_QUANTITY:
+        return quantity
+    serializer = CartItemInput(data=data)
+    if not serializer.is_valid():
+        errors = serializer.errors
+        detail = errors.get("quantity", ["Invalid quantity."])[0]
+        raise InvalidQuantity(f"quantity: {detail}", errors=errors)
+    return serializer.validated_data["quantity"]
 
 
 class ProductListApi(APIView):
@@ -198,7 +211,11 @@ class CartCreateApi(APIView):
     )
     def post(self, request):
         cart, token = hold_services.cart_create()
-        return _cart_response(request, cart, status_code=status.HTTP_201_CREATED, token=token)
+        # A new cart holds nothing: its lines need no query.
+        shown = CartShown(
+            id=cart.pk, status=cart.status, expires_at=cart.expires_at, order_id=None, lines=[]
+        )
+        return Response(cart_data(shown, token=token), status=status.HTTP_201_CREATED)
 
 
 class CartDetailApi(APIView):
@@ -222,7 +239,7 @@ class CartDetailApi(APIView):
         ),
     )
     def get(self, request, cart_id: str):
-        return _cart_response(request, _cart(request, cart_id))
+        return Response(cart_data(cart_shown_get_for_token(cart_id=cart_id, token=_token(request))))
 
 
 class CartItemApi(APIView):
@@ -283,20 +300,15 @@ class CartItemApi(APIView):
         },
     )
     def put(self, request, cart_id: str, product_id: str):
-        cart = _cart(request, cart_id)
+        cart, product = _cart_and_product(request, cart_id, product_id)
         if not isinstance(request.data, dict):
             raise InvalidInput("The body must be a JSON object like {\"quantity\": 2}.")
-        data = CartItemInput(data=request.data)
-        if not data.is_valid():
-            errors = data.errors
-            detail = errors.get("quantity", ["Invalid quantity."])[0]
-            raise InvalidQuantity(f"quantity: {detail}", errors=errors)
-        product = product_get(product_id=product_id)
-        hold_services.hold_set(
-            cart=cart, product=product, quantity=data.validated_data["quantity"]
-        )
+        quantity = _quantity(request.data)
+        if product is None:
+            raise ProductNotFound()
+        hold_services.hold_set(cart=cart, product=product, quantity=quantity)
         cart_changed.send(sender=self.__class__, cart=cart)
-        return _cart_response(request, cart)
+        return Response(cart_data(cart_shown_get(cart_id=cart.pk)))
 
     @extend_schema(
         parameters=[CART_ID, PRODUCT_ID, RETRY_AFTER],
@@ -324,11 +336,12 @@ class CartItemApi(APIView):
         },
     )
     def delete(self, request, cart_id: str, product_id: str):
-        cart = _cart(request, cart_id)
-        product = product_get(product_id=product_id)
+        cart, product = _cart_and_product(request, cart_id, product_id)
+        if product is None:
+            raise ProductNotFound()
         hold_services.hold_remove(cart=cart, product=product)
         cart_changed.send(sender=self.__class__, cart=cart)
-        return _cart_response(request, cart)
+        return Response(cart_data(cart_shown_get(cart_id=cart.pk)))
 
 
 class CartCheckoutApi(APIView):
@@ -390,7 +403,7 @@ class CartCheckoutApi(APIView):
         },
     )
     def post(self, request, cart_id: str):
-        cart = _cart(request, cart_id)
+        cart = cart_get_for_token(cart_id=cart_id, token=_token(request))
         key = request.headers.get("Idempotency-Key")
         if key is not None and not idempotency_key_valid(key):
             raise InvalidIdempotencyKey()

@@ -11,10 +11,10 @@ the one every write uses.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import (
     Case,
     CharField,
@@ -34,6 +34,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Now
 
+from core.ids import id_parse
 from reservations.errors import CartNotFound
 from reservations.models import Cart, Order, Reservation
 from reservations.tokens import token_matches
@@ -184,43 +185,148 @@ class CartLine:
     status: str
 
 
-# Every cart request reads its lines, so the query is written out once instead of being
-# compiled by the ORM on each request (about 1.5 ms of CPU per request here). The price
-# comes as text so nothing rounds it; a live hold is told from an expired one by the
-# database clock, in the same statement.
-_CART_LINES_SQL = """
-    SELECT r.id, r.product_id, r.quantity, r.expires_at,
+@dataclass(frozen=True)
+class CartShown:
+    """A cart as the storefront shows it: open, its open lines (holds active or expired);
+    checked out, `order_id` and the lines of its order (bought, or held for a payment)."""
+
+    id: uuid.UUID
+    status: str
+    expires_at: datetime | None
+    order_id: uuid.UUID | None
+    lines: list[CartLine]
+
+
+# Every cart request reads the cart with its lines, so the query is written out once
+# instead of being compiled by the ORM on each request, and it is one statement: the
+# token's hash, the cart and its lines. The price comes as text so nothing rounds it; a
+# live hold is told from an expired one by the database clock, in the same statement.
+# Times come as ISO 8601 text in UTC: Django's loader of timestamptz values is Python
+# code, several times the cost of the parse below. The order of a checked-out cart is a
+# statement of its own: in this one it would cost every open cart's read a third more of
+# the database's time.
+_CART_SHOWN_SQL = """
+    SELECT c.token_hash, c.status,
+           to_char(c.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+           r.product_id, p.sku, p.name, CAST(p.price AS TEXT), r.quantity,
+           to_char(r.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
            CASE WHEN r.status = 'active' AND r.expires_at <= statement_timestamp()
-                THEN 'expired' ELSE r.status END AS shown_status,
-           p.sku AS product_sku, p.name AS product_name,
-           CAST(p.price AS TEXT) AS product_price
-    FROM reservations_reservation r
-    JOIN store_product p ON p.id = r.product_id
-    WHERE r.cart_id = %s AND r.status = ANY(%s)
+                THEN 'expired' ELSE r.status END
+    FROM store_cart c
+    LEFT JOIN reservations_reservation r ON r.cart_id = c.id AND r.status = ANY(
+        CASE WHEN c.status = 'open' THEN '{active,expired}'::text[]
+             ELSE '{active,expired,consumed}'::text[] END
+    )
+    LEFT JOIN store_product p ON p.id = r.product_id
+    WHERE c.id = %s
     ORDER BY r.product_id
 """
+# The cart and a product of the same request, in one round trip: either may be missing.
+# Only what a cart write reads is loaded; the other fields are deferred (a query if read).
+_CART_AND_PRODUCT_SQL = """
+    SELECT c.token_hash, p.sku, p.is_active
+    FROM (SELECT %s::uuid AS cart_id, %s::bigint AS product_id) AS asked
+    LEFT JOIN store_cart c ON c.id = asked.cart_id
+    LEFT JOIN store_product p ON p.id = asked.product_id
+"""
+# The hash compared when there is no cart, so timing does not tell the two cases apart.
+_NO_HASH = "0" * 64
 
 
-def cart_lines(*, cart: Cart, consumed: bool = False) -> list[CartLine]:
-    """A cart's lines with their products: its open lines (holds that are active or
-    expired), or with `consumed` the lines of its order: bought, or held for a payment
-    (active until the deadline, expired after it)."""
-    statuses = [Reservation.Status.ACTIVE, Reservation.Status.EXPIRED]
-    if consumed:
-        statuses.append(Reservation.Status.CONSUMED)
-    rows = Reservation.objects.raw(_CART_LINES_SQL, [cart.pk, statuses])
-    return [
+def _cart_pk(cart_id: str) -> uuid.UUID:
+    """The cart id given in a URL as a UUID; CartNotFound if it is none."""
+    try:
+        # Only the canonical ASCII form: uuid.UUID would also take other digits.
+        if not str(cart_id).isascii():
+            raise ValueError(cart_id)
+        return uuid.UUID(str(cart_id))
+    except ValueError:
+        raise CartNotFound() from None
+
+
+def _token_check(*, token: str | None, hashed: str | None) -> None:
+    """CartNotFound unless `token` is the secret of the cart whose hash is `hashed` (None:
+    no such cart). The comparison runs either way."""
+    if not token_matches(token=token or "", hashed=hashed or _NO_HASH) or hashed is None:
+        raise CartNotFound()
+
+
+def _time(text: str | None) -> datetime | None:
+    """A time as _CART_SHOWN_SQL gives it: ISO 8601 in UTC, with microseconds."""
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _order_id(cart_id: uuid.UUID) -> uuid.UUID | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM store_order WHERE cart_id = %s", [cart_id])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _cart_shown(cart_id: uuid.UUID, rows: list[tuple]) -> CartShown:
+    _, status, expires_at = rows[0][:3]
+    order_id = None if status == Cart.Status.OPEN else _order_id(cart_id)
+    lines = [
         CartLine(
-            product_id=row.product_id,
-            sku=row.product_sku,
-            name=row.product_name,
-            price=Decimal(row.product_price),
-            quantity=row.quantity,
-            expires_at=row.expires_at,
-            status=row.shown_status,
+            product_id=product_id,
+            sku=sku,
+            name=name,
+            price=Decimal(price),
+            quantity=quantity,
+            expires_at=_time(line_expires_at),
+            status=line_status,
         )
-        for row in rows
+        for (*_, product_id, sku, name, price, quantity, line_expires_at, line_status) in rows
+        if product_id is not None
     ]
+    return CartShown(
+        id=cart_id, status=status, expires_at=_time(expires_at), order_id=order_id, lines=lines
+    )
+
+
+def _cart_rows(cart_id: uuid.UUID) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(_CART_SHOWN_SQL, [cart_id])
+        return cursor.fetchall()
+
+
+def cart_shown_get(*, cart_id: uuid.UUID) -> CartShown:
+    """Return the cart with its lines, as the storefront shows it: one query, and one more
+    for the order of a checked-out cart."""
+    rows = _cart_rows(cart_id)
+    if not rows:
+        raise CartNotFound()
+    return _cart_shown(cart_id, rows)
+
+
+def cart_shown_get_for_token(*, cart_id: str, token: str | None) -> CartShown:
+    """Return the cart with its lines if `token` is its secret; otherwise CartNotFound, as if
+    absent. Queries as cart_shown_get."""
+    pk = _cart_pk(cart_id)
+    rows = _cart_rows(pk)
+    _token_check(token=token, hashed=rows[0][0] if rows else None)
+    return _cart_shown(pk, rows)
+
+
+def cart_and_product_get_for_token(
+    *, cart_id: str, token: str | None, product_id: str
+) -> tuple[Cart, Product | None]:
+    """Return the cart if `token` is its secret (otherwise CartNotFound, as if absent),
+    and the product whose id is `product_id` as given in a URL, None if there is no such
+    product. One query for both; only the product's `sku` and `is_active` are loaded, and
+    nothing of the cart but its id: their other fields are deferred."""
+    pk, product_pk = _cart_pk(cart_id), id_parse(product_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_CART_AND_PRODUCT_SQL, [pk, product_pk])
+        hashed, sku, is_active = cursor.fetchone()
+    _token_check(token=token, hashed=hashed)
+    cart = Cart.from_db(DEFAULT_DB_ALIAS, ("id",), (pk,))
+    if sku is None:
+        return cart, None
+    product = Product.from_db(
+        DEFAULT_DB_ALIAS, ("id", "sku", "is_active"), (product_pk, sku, is_active)
+    )
+    return cart, product
 
 
 def order_get(*, order_id) -> Order:
@@ -257,16 +363,5 @@ def line_status(line: Reservation, *, now: datetime) -> str:
 
 def cart_get_for_token(*, cart_id: str, token: str | None) -> Cart:
     """Return the cart if `token` is its secret; otherwise CartNotFound, as if absent."""
-    try:
-        # Only the canonical ASCII form: uuid.UUID would also take other digits.
-        if not str(cart_id).isascii():
-            raise ValueError(cart_id)
-        pk = uuid.UUID(str(cart_id))
-    except ValueError:
-        raise CartNotFound() from None
-    cart = Cart.objects.filter(pk=pk).first()
-    # Compare even when the cart is missing, so timing does not tell which case it was.
-    hashed = cart.token_hash if cart is not None else "0" * 64
-    if not token_matches(token=token or "", hashed=hashed) or cart is None:
-        raise CartNotFound()
+    cart, _ = cart_and_product_get_for_token(cart_id=cart_id, token=token, product_id="")
     return cart

@@ -207,6 +207,58 @@ def test_throttle_counts_live_in_redis_for_every_worker(api, limits, redis_url):
     assert 0 < client.ttl(key) <= 61
 
 
+def _redis_counters(client) -> tuple[int, dict[str, int]]:
+    """Valkey's read events (one per round trip of a client) and calls per command."""
+    info = client.info("all")
+    calls = {
+        name.removeprefix("cmdstat_"): stats["calls"]
+        for name, stats in info.items()
+        if name.startswith("cmdstat_")
+    }
+    return info["total_reads_processed"], calls
+
+
+@pytest.mark.django_db
+def test_a_throttled_request_costs_one_round_trip_and_one_command(api, limits, redis_url, product):
+    limits.THROTTLE_CART_WRITE = "100/min"
+    cart, token = cart_create()
+    # The first one may find the server without the script, and send it.
+    assert item_put(api, cart.pk, product.pk, {"quantity": 1}, token=token).status_code == 200
+    client = redis.Redis.from_url(redis_url)
+    reads, calls = _redis_counters(client)
+
+    for quantity in (2, 1, 2, 1):
+        response = item_put(api, cart.pk, product.pk, {"quantity": quantity}, token=token)
+        assert response.status_code == 200
+
+    # This test is the server's only other client: one INFO, one read of its own.
+    reads_after, calls_after = _redis_counters(client)
+    assert reads_after - reads == 4 + 1
+    made = {name: n - calls.get(name, 0) for name, n in calls_after.items()}
+    # One EVALSHA per request; the server counts the SET and INCR its script runs too.
+    assert {name: n for name, n in made.items() if n} == {
+        "evalsha": 4, "set": 4, "incr": 4, "info": 1
+    }
+    [key] = client.keys("*throttle_cart_write_127.0.0.1_*")
+    assert client.get(key) == b"5"
+    assert 0 < client.ttl(key) <= 61
+
+
+@pytest.mark.parametrize("num_proxies", [None, 0, 1, 2])
+@pytest.mark.parametrize(
+    "forwarded", [None, "", "198.51.100.1", "203.0.113.7, 198.51.100.1", " 10.0.0.1 ,10.0.0.2 "]
+)
+def test_the_client_is_who_rest_framework_says_it_is(settings, num_proxies, forwarded):
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.throttling import SimpleRateThrottle
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+    headers = {} if forwarded is None else {"HTTP_X_FORWARDED_FOR": forwarded}
+    request = APIRequestFactory().put("/", REMOTE_ADDR="192.0.2.9", **headers)
+    throttle = CartWriteThrottle()
+    assert throttle.get_ident(request) == SimpleRateThrottle.get_ident(throttle, request)
+
+
 @pytest.mark.django_db
 def test_a_redis_outage_does_not_take_carts_down(api, limits, monkeypatch, caplog):
     from devstack.servers import free_port

@@ -101,15 +101,17 @@ INSTALLED_APPS = [
     "config.apps.ProjectConfig",
 ]
 
+# config.middleware's sessions, users and messages are Django's, left out of the JSON
+# API's requests (/api/v1/), which use none of them.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "monitoring.middleware.RequestMetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -151,7 +153,13 @@ if not env.str("DATABASE_URL", default=""):
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 _db = DATABASES["default"]
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-_db["CONN_HEALTH_CHECKS"] = True
+# A health check is a `SELECT 1` before each request's first query, to replace a kept
+# connection that died (a database restart, an idle-connection killer): one round trip more
+# on every request. Off by default: without it a dead connection fails the one request that
+# finds it with a retryable 503 `unavailable` (config/api_errors.py) and is dropped at the
+# end of that request, and a connection to a pooler (PgBouncer) does not die with the
+# database: the pooler checks its own.
+_db["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 # A lock that cannot be had within DB_LOCK_TIMEOUT_MS becomes a clear, retryable error
 # instead of a request that hangs. `migrate` makes both timeouts the defaults of the role
 # in its database (config/database.py), which every connection starts with, pooled or not;
