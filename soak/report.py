@@ -22,6 +22,16 @@ OPERATIONS = tuple(EXPECTED)
 NODES_HEADING = "## Several web nodes behind PgBouncer"
 
 
+
+def _audit_table(checks: list[dict]) -> list[str]:
+    """The audit's checks as the lines of a markdown table."""
+    lines = ["| check | result | detail |", "|---|---|---|"]
+    for c in checks:
+        detail = c["detail"].replace("|", "\\|")
+        lines.append(f"| {c['name']} | {'pass' if c['passed'] else '**FAIL**'} | {detail} |")
+    return lines
+
+
 def results_path(*, nodes: int) -> Path:
     """Return where a run's results go: latest.json, or nodesN.json with N web nodes."""
     return RESULTS / ("latest.json" if nodes == 1 else f"nodes{nodes}.json")
@@ -315,12 +325,8 @@ def markdown(document: dict) -> str:
         "",
         "## Audit",
         "",
-        "| check | result | detail |",
-        "|---|---|---|",
+        *_audit_table(document["checks"]),
     ]
-    for c in document["checks"]:
-        detail = c["detail"].replace("|", "\\|")
-        lines.append(f"| {c['name']} | {'pass' if c['passed'] else '**FAIL**'} | {detail} |")
     lines += [
         "",
         "## Machine",
@@ -387,12 +393,8 @@ def nodes_markdown(document: dict) -> str:
         "restocks as the single-node run above; load average at start / end: "
         f"{m['load_average_at_start']} / {m.get('load_average_at_end')}.",
         "",
-        "| check | result | detail |",
-        "|---|---|---|",
+        *_audit_table(document["checks"]),
     ]
-    for c in document["checks"]:
-        detail = c["detail"].replace("|", "\\|")
-        lines.append(f"| {c['name']} | {'pass' if c['passed'] else '**FAIL**'} | {detail} |")
     lines += [
         "",
         f"Raw figures: `soak/results/nodes{nodes}.json`.",
