@@ -88,17 +88,29 @@ def _frame(
     return parts, plot_w, plot_h
 
 
-def line_chart(
-    *, title: str, labels: list[str], series: list[Series], width: int = 320,
-    height: int = 150, label_every: int = 6, unit: str = "",
-) -> SafeString:
-    """Lines through the value of each bucket, with a tooltip on every point."""
+def _plot(
+    *, width: int, height: int, title: str, labels: list[str], label_every: int,
+    series: list[Series], unit: str,
+) -> tuple[list[str], float, float, float, float]:
+    """The frame scaled to the series' largest value; also the scale's top and the width
+    of one bucket."""
     top = _nice_ceiling(max((max(one.values, default=0) for one in series), default=0))
     parts, plot_w, plot_h = _frame(
         width=width, height=height, title=title, top=top, labels=labels,
         label_every=label_every, series=series, unit=unit,
     )
-    slot = plot_w / max(len(labels), 1)
+    return parts, plot_w, plot_h, top, plot_w / max(len(labels), 1)
+
+
+def line_chart(
+    *, title: str, labels: list[str], series: list[Series], width: int = 320,
+    height: int = 150, label_every: int = 6, unit: str = "",
+) -> SafeString:
+    """Lines through the value of each bucket, with a tooltip on every point."""
+    parts, plot_w, plot_h, top, slot = _plot(
+        width=width, height=height, title=title, labels=labels, label_every=label_every,
+        series=series, unit=unit,
+    )
     for one in series:
         points = [
             (_LEFT + slot * (index + 0.5), _TOP + plot_h - plot_h * value / top)
@@ -124,12 +136,10 @@ def bar_chart(
     height: int = 170, label_every: int = 3, unit: str = "",
 ) -> SafeString:
     """Bars side by side per bucket, one per series, with a tooltip on every bar."""
-    top = _nice_ceiling(max((max(one.values, default=0) for one in series), default=0))
-    parts, plot_w, plot_h = _frame(
-        width=width, height=height, title=title, top=top, labels=labels,
-        label_every=label_every, series=series, unit=unit,
+    parts, plot_w, plot_h, top, slot = _plot(
+        width=width, height=height, title=title, labels=labels, label_every=label_every,
+        series=series, unit=unit,
     )
-    slot = plot_w / max(len(labels), 1)
     bar = slot * 0.8 / max(len(series), 1)
     for position, one in enumerate(series):
         for index, (label, value) in enumerate(zip(labels, one.values, strict=True)):

@@ -36,6 +36,10 @@ class Window:
     now: datetime
     buckets: tuple[datetime, ...]
 
+    def params(self, **extra) -> dict:
+        """The window as the queries' parameters (start, now, unit), with `extra`."""
+        return {"start": self.start, "now": self.now, "unit": self.unit, **extra}
+
 
 def window_get(*, now: datetime, unit: str = "hour", count: int = 24) -> Window:
     """The last `count` whole-unit buckets, the current (partial) one last."""
@@ -132,7 +136,7 @@ def busiest_products_series(
 ) -> list[ProductSeries]:
     """Units in live holds and units available, at the end of each bucket, for the `limit`
     products with the most units held in holds made in the window. Three queries."""
-    params = {"start": window.start, "now": window.now, "limit": limit, "unit": window.unit}
+    params = window.params(limit=limit)
     products = _rows(_BUSIEST_SQL, params)
     if not products:
         return []
@@ -196,8 +200,7 @@ def expirations_checkouts_series(*, window: Window) -> ExpirationsCheckouts:
     line bought later from free stock is `consumed` and no longer counts.
     """
     counts: dict[str, dict[datetime, int]] = {"expired": {}, "checkout": {}}
-    params = {"start": window.start, "now": window.now, "unit": window.unit}
-    for kind, bucket, count in _rows(_EXPIRATIONS_CHECKOUTS_SQL, params):
+    for kind, bucket, count in _rows(_EXPIRATIONS_CHECKOUTS_SQL, window.params()):
         counts[kind][bucket] = count
     return ExpirationsCheckouts(
         expired_carts=_per_bucket(window, counts["expired"]),
@@ -229,7 +232,7 @@ def backlog_series(*, window: Window) -> list[int]:
     end of each bucket. Two queries: the window's changes, and the holds that were
     already waiting before it (counted up to BACKLOG_COUNT_CAP)."""
     grace = backlog_grace()
-    params = {"start": window.start, "now": window.now, "unit": window.unit, "grace": grace}
+    params = window.params(grace=grace)
     events: dict[datetime, int] = {}
     for bucket, change in _rows(_BACKLOG_SQL, params):
         events[bucket] = events.get(bucket, 0) + int(change)
@@ -267,8 +270,7 @@ class RunSeries:
 
 def release_runs_series(*, window: Window) -> RunSeries:
     """Per bucket: release runs started, failed, the longest one's seconds, holds released."""
-    params = {"start": window.start, "now": window.now, "unit": window.unit}
-    rows = {row[0]: row[1:] for row in _rows(_RUNS_SQL, params)}
+    rows = {row[0]: row[1:] for row in _rows(_RUNS_SQL, window.params())}
     empty = (0, 0, None, 0)
     picked = [rows.get(bucket, empty) for bucket in window.buckets]
     return RunSeries(
