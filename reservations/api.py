@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from core.errors import InvalidInput, InvalidQuantity
 from core.idempotency import IDEMPOTENCY_KEY_PATTERN, idempotency_key_valid
+from core.ids import id_parse
 from core.throttling import CartCreateThrottle, CartWriteThrottle
 from reservations import services as hold_services
 from reservations.errors import InvalidIdempotencyKey
@@ -21,6 +22,7 @@ from reservations.selectors import (
     CartShown,
     cart_and_product_get_for_token,
     cart_get_for_token,
+    cart_pk_parse,
     cart_shown_get,
     cart_shown_get_for_token,
     order_get,
@@ -300,6 +302,23 @@ class CartItemApi(APIView):
         },
     )
     def put(self, request, cart_id: str, product_id: str):
+        data = request.data
+        quantity = data.get("quantity") if isinstance(data, dict) else None
+        product_pk = id_parse(product_id)
+        if (
+            type(quantity) is int
+            and 0 <= quantity <= settings.RESERVATION_MAX_QUANTITY
+            and product_pk is not None
+        ):
+            # The usual request: the checks, the hold and the answer's read in one call.
+            shown = hold_services.cart_item_put(
+                cart_id=cart_pk_parse(cart_id), token=_token(request), product_id=product_pk,
+                quantity=quantity,
+            )
+            cart_changed.send(sender=self.__class__, cart=Cart(id=shown.id))
+            return Response(cart_data(shown))
+        # Anything else is refused, with its errors in the order a client expects: the
+        # cart and token first, then the body, then the product.
         cart, product = _cart_and_product(request, cart_id, product_id)
         if not isinstance(request.data, dict):
             raise InvalidInput("The body must be a JSON object like {\"quantity\": 2}.")

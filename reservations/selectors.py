@@ -197,30 +197,11 @@ class CartShown:
     lines: list[CartLine]
 
 
-# Every cart request reads the cart with its lines, so the query is written out once
-# instead of being compiled by the ORM on each request, and it is one statement: the
-# token's hash, the cart and its lines. The price comes as text so nothing rounds it; a
-# live hold is told from an expired one by the database clock, in the same statement.
-# Times come as ISO 8601 text in UTC: Django's loader of timestamptz values is Python
-# code, several times the cost of the parse below. The order of a checked-out cart is a
-# statement of its own: in this one it would cost every open cart's read a third more of
-# the database's time.
-_CART_SHOWN_SQL = """
-    SELECT c.token_hash, c.status,
-           to_char(c.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
-           r.product_id, p.sku, p.name, CAST(p.price AS TEXT), r.quantity,
-           to_char(r.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
-           CASE WHEN r.status = 'active' AND r.expires_at <= statement_timestamp()
-                THEN 'expired' ELSE r.status END
-    FROM store_cart c
-    LEFT JOIN reservations_reservation r ON r.cart_id = c.id AND r.status = ANY(
-        CASE WHEN c.status = 'open' THEN '{active,expired}'::text[]
-             ELSE '{active,expired,consumed}'::text[] END
-    )
-    LEFT JOIN store_product p ON p.id = r.product_id
-    WHERE c.id = %s
-    ORDER BY r.product_id
-"""
+# Every cart request reads the cart with its lines in one statement: the token's hash, the
+# cart and its lines (sql/cart_shown.sql, a function so each connection plans it once).
+# The order of a checked-out cart is a statement of its own: in this one it would cost
+# every open cart's read a third more of the database's time.
+CART_SHOWN_SQL = "SELECT * FROM stockhold_cart_shown(%s)"
 # The cart and a product of the same request, in one round trip: either may be missing.
 # Only what a cart write reads is loaded; the other fields are deferred (a query if read).
 _CART_AND_PRODUCT_SQL = """
@@ -233,7 +214,7 @@ _CART_AND_PRODUCT_SQL = """
 _NO_HASH = "0" * 64
 
 
-def _cart_pk(cart_id: str) -> uuid.UUID:
+def cart_pk_parse(cart_id: str) -> uuid.UUID:
     """The cart id given in a URL as a UUID; CartNotFound if it is none."""
     try:
         # Only the canonical ASCII form: uuid.UUID would also take other digits.
@@ -252,7 +233,7 @@ def _token_check(*, token: str | None, hashed: str | None) -> None:
 
 
 def _time(text: str | None) -> datetime | None:
-    """A time as _CART_SHOWN_SQL gives it: ISO 8601 in UTC, with microseconds."""
+    """A time as CART_SHOWN_SQL gives it: ISO 8601 in UTC, with microseconds."""
     return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
@@ -263,7 +244,9 @@ def _order_id(cart_id: uuid.UUID) -> uuid.UUID | None:
     return row[0] if row else None
 
 
-def _cart_shown(cart_id: uuid.UUID, rows: list[tuple]) -> CartShown:
+def cart_shown_from_rows(cart_id: uuid.UUID, rows: list[tuple]) -> CartShown:
+    """The cart of `rows`, as CART_SHOWN_SQL returns them (at least one); one query more
+    for the order of a checked-out cart."""
     _, status, expires_at = rows[0][:3]
     order_id = None if status == Cart.Status.OPEN else _order_id(cart_id)
     lines = [
@@ -286,7 +269,7 @@ def _cart_shown(cart_id: uuid.UUID, rows: list[tuple]) -> CartShown:
 
 def _cart_rows(cart_id: uuid.UUID) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(_CART_SHOWN_SQL, [cart_id])
+        cursor.execute(CART_SHOWN_SQL, [cart_id])
         return cursor.fetchall()
 
 
@@ -296,16 +279,16 @@ def cart_shown_get(*, cart_id: uuid.UUID) -> CartShown:
     rows = _cart_rows(cart_id)
     if not rows:
         raise CartNotFound()
-    return _cart_shown(cart_id, rows)
+    return cart_shown_from_rows(cart_id, rows)
 
 
 def cart_shown_get_for_token(*, cart_id: str, token: str | None) -> CartShown:
     """Return the cart with its lines if `token` is its secret; otherwise CartNotFound, as if
     absent. Queries as cart_shown_get."""
-    pk = _cart_pk(cart_id)
+    pk = cart_pk_parse(cart_id)
     rows = _cart_rows(pk)
     _token_check(token=token, hashed=rows[0][0] if rows else None)
-    return _cart_shown(pk, rows)
+    return cart_shown_from_rows(pk, rows)
 
 
 def cart_and_product_get_for_token(
@@ -315,7 +298,7 @@ def cart_and_product_get_for_token(
     and the product whose id is `product_id` as given in a URL, None if there is no such
     product. One query for both; only the product's `sku` and `is_active` are loaded, and
     nothing of the cart but its id: their other fields are deferred."""
-    pk, product_pk = _cart_pk(cart_id), id_parse(product_id)
+    pk, product_pk = cart_pk_parse(cart_id), id_parse(product_id)
     with connection.cursor() as cursor:
         cursor.execute(_CART_AND_PRODUCT_SQL, [pk, product_pk])
         hashed, sku, is_active = cursor.fetchone()

@@ -1,5 +1,7 @@
 """Set and remove the stock a cart holds."""
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +20,8 @@ from reservations.errors import (
     ItemNotFound,
 )
 from reservations.models import Cart, Reservation
+from reservations.selectors import CART_SHOWN_SQL, CartShown, cart_shown_from_rows
+from reservations.tokens import token_hash
 from store.errors import ProductNotFound
 from store.models import Product
 
@@ -30,6 +34,8 @@ _TOO_LITTLE_STOCK = "SH409"
 _CART_LIFETIME_OVER = "SHLIF"
 _CART_LINE_LIMIT = "SHLIN"
 _CART_UNIT_LIMIT = "SHUNI"
+# Raised by stockhold_cart_item_put (sql/cart_item_put.sql).
+_PRODUCT_MISSING = "SHPNF"
 
 
 @dataclass(frozen=True)
@@ -85,13 +91,22 @@ def cart_lock(*, cart_id) -> Cart:
 
 
 def _hold_set_error(
-    exc: DatabaseError, *, product: Product, quantity: int, limits: _CartLimits
+    exc: DatabaseError,
+    *,
+    product_id: int,
+    sku: Callable[[], str],
+    quantity: int,
+    limits: _CartLimits,
 ) -> Exception | None:
-    """Map an error raised by stockhold_hold_set to the domain error; None if it is not one."""
+    """Map an error raised by stockhold_hold_set (or stockhold_cart_item_put) to the domain
+    error; None if it is not one.
+    `sku` gives the product's SKU, for a refusal that names it."""
     cause = exc.__cause__
     sqlstate = getattr(cause, "sqlstate", None)
     if sqlstate == _CART_MISSING:
         return CartNotFound()
+    if sqlstate == _PRODUCT_MISSING:
+        return ProductNotFound()
     if sqlstate == _CART_NOT_OPEN:
         return CartClosed()
     if sqlstate == _CART_LIFETIME_OVER:
@@ -111,10 +126,11 @@ def _hold_set_error(
         )
     if sqlstate == _TOO_LITTLE_STOCK:
         available = int(cause.diag.message_detail)
+        product_sku = sku()
         return InsufficientStock(
-            f"Only {available} of {product.sku} can be held.",
-            product_id=product.pk,
-            sku=product.sku,
+            f"Only {available} of {product_sku} can be held.",
+            product_id=product_id,
+            sku=product_sku,
             requested=quantity,
             available=available,
         )
@@ -131,27 +147,42 @@ def _hold_set_error(
 # may see the hold; a crash then loses it with its unanswered request, and nothing that
 # depends on it can outlive it: every durable commit after it flushes it too. A refusal
 # (an error) leaves the explicit transaction aborted; the caller rolls it back.
+_EARLY_RELEASE = (
+    "BEGIN; SET LOCAL synchronous_commit = off; {call}; "
+    "COMMIT; SELECT pg_logical_emit_message(false, 'stockhold.flush', '', true)"
+)
 _HOLD_SET_CALL = (
     "SELECT line_id, cart_expires_at FROM stockhold_hold_set(%s, %s, %s, %s, %s, %s, %s, %s)"
 )
-_HOLD_SET_EARLY_RELEASE = (
-    "BEGIN; SET LOCAL synchronous_commit = off; "
-    f"{_HOLD_SET_CALL}; "
-    "COMMIT; SELECT pg_logical_emit_message(false, 'stockhold.flush', '', true)"
+# A shopper's PUT: the checks and the hold, then the cart's rows for the answer, read after
+# the hold (and its flush) in the same round trip.
+_CART_ITEM_PUT_CALL = (
+    "SELECT line_id, cart_expires_at FROM stockhold_cart_item_put(%s, %s, %s, %s, %s, %s, %s, %s)"
 )
+_STATEMENTS = {
+    # call: (inside a caller's transaction, on its own)
+    _HOLD_SET_CALL: (_HOLD_SET_CALL, _EARLY_RELEASE.format(call=_HOLD_SET_CALL)),
+    _CART_ITEM_PUT_CALL: (
+        "; ".join((_CART_ITEM_PUT_CALL, CART_SHOWN_SQL)),
+        "; ".join((_EARLY_RELEASE.format(call=_CART_ITEM_PUT_CALL), CART_SHOWN_SQL)),
+    ),
+}
 
 
-def _hold_set_execute(params: list) -> tuple:
-    """Run stockhold_hold_set; return its row (line_id, cart_expires_at)."""
+def _hold_execute(call: str, params: list) -> tuple[tuple, list[tuple]]:
+    """Run `call`, a statement that holds, with what _STATEMENTS runs after it, in one round
+    trip; return the hold's row and the rows of the last statement after it (the cart's
+    rows of a PUT, else none)."""
+    in_caller, on_own = _STATEMENTS[call]
     if connection.in_atomic_block:
         # Inside a caller's transaction, its commit is the durable one; a savepoint keeps
         # a refusal from aborting the caller's work.
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_HOLD_SET_CALL, params)
-            return cursor.fetchone()
+            cursor.execute(in_caller, params)
+            return cursor.fetchone(), _rows_after(cursor)
     with connection.cursor() as cursor:
         try:
-            cursor.execute(_HOLD_SET_EARLY_RELEASE, params)
+            cursor.execute(on_own, params)
         except DatabaseError:
             if connection.connection.info.transaction_status == TransactionStatus.INERROR:
                 cursor.execute("ROLLBACK")
@@ -159,7 +190,16 @@ def _hold_set_execute(params: list) -> tuple:
         # The results of BEGIN and SET come first.
         while cursor.description is None:
             cursor.nextset()
-        return cursor.fetchone()
+        row = cursor.fetchone()
+        # Then those of COMMIT and the flush: no rows anyone reads.
+        cursor.nextset()
+        cursor.nextset()
+        return row, _rows_after(cursor)
+
+
+def _rows_after(cursor) -> list[tuple]:
+    """The rows of the statement after the cursor's current one; none if it is the last."""
+    return cursor.fetchall() if cursor.nextset() else []
 
 
 def hold_set(
@@ -181,14 +221,15 @@ def hold_set(
     The steps are the database function `stockhold_hold_set` (sql/hold_set.sql), one
     statement: in autocommit a hold is one round trip and one transaction, answered once
     it is on disk, with the product's row lock released before the flush (see
-    _HOLD_SET_EARLY_RELEASE). Time is `now`, or the database clock.
+    _EARLY_RELEASE). Time is `now`, or the database clock.
     """
     quantity = _validate_quantity(quantity)
     limits = _CartLimits.current()
     if quantity > 0 and not product.is_active:
         raise ProductNotFound()
     try:
-        line_id, cart_expires_at = _hold_set_execute(
+        (line_id, cart_expires_at), _ = _hold_execute(
+            _HOLD_SET_CALL,
             [
                 cart.pk,
                 product.pk,
@@ -198,10 +239,12 @@ def hold_set(
                 limits.max_lines,
                 limits.max_units,
                 timedelta(seconds=limits.lifetime_seconds),
-            ]
+            ],
         )
     except DatabaseError as exc:
-        error = _hold_set_error(exc, product=product, quantity=quantity, limits=limits)
+        error = _hold_set_error(
+            exc, product_id=product.pk, sku=lambda: product.sku, quantity=quantity, limits=limits
+        )
         if error is None:
             raise
         raise error from None
@@ -221,3 +264,45 @@ def hold_remove(*, cart: Cart, product: Product, now: datetime | None = None) ->
             raise ItemNotFound(product_id=product.pk)
         hold_set(cart=locked, product=product, quantity=0, now=now)
     cart.expires_at = locked.expires_at
+
+
+def cart_item_put(
+    *, cart_id: uuid.UUID, token: str | None, product_id: int, quantity: int
+) -> CartShown:
+    """Set the units of a product that a cart holds for a shopper who showed `token`, and
+    return the cart as the storefront shows it afterwards: hold_set with its answer, and
+    what a request must check first, in one round trip (`stockhold_cart_item_put`, then
+    the cart's read, sql/cart_shown.sql).
+
+    Raises CartNotFound unless the cart exists and `token` is its secret; ProductNotFound
+    when the product does not exist, or is off sale and `quantity` is above 0; else the
+    errors of hold_set. On its own the hold commits early and the answer is read after
+    its flush; inside a caller's transaction both are plain, as in hold_set.
+    """
+    quantity = _validate_quantity(quantity)
+    limits = _CartLimits.current()
+    params = [
+        cart_id,
+        token_hash(token or ""),
+        product_id,
+        quantity,
+        _ttl(),
+        limits.max_lines,
+        limits.max_units,
+        timedelta(seconds=limits.lifetime_seconds),
+        cart_id,
+    ]
+    try:
+        _, rows = _hold_execute(_CART_ITEM_PUT_CALL, params)
+    except DatabaseError as exc:
+        error = _hold_set_error(
+            exc,
+            product_id=product_id,
+            sku=lambda: Product.objects.values_list("sku", flat=True).get(pk=product_id),
+            quantity=quantity,
+            limits=limits,
+        )
+        if error is None:
+            raise
+        raise error from None
+    return cart_shown_from_rows(cart_id, rows)

@@ -207,14 +207,66 @@ def test_a_checked_out_carts_get_reads_its_order_too(api, held, django_assert_nu
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_hold_put_is_three_statements_the_hold_one_of_them(api, held, django_assert_num_queries):
+def test_a_hold_put_is_one_round_trip_checks_hold_and_answer(
+    api, held, django_assert_num_queries
+):
     cart, product = held
-    with django_assert_num_queries(3) as queries:
+    with django_assert_num_queries(1) as queries:
         response = item_put(api, cart["id"], product.pk, {"quantity": 2}, token=cart["token"])
     assert response.status_code == 200
     assert response.json()["items"][0]["quantity"] == 2
-    # The cart and product by the token, the hold (its one statement), the cart's lines.
-    assert "stockhold_hold_set" in queries.captured_queries[1]["sql"]
+    # The token, product and hold in one call, then the flush and the cart's read.
+    sql = queries.captured_queries[0]["sql"]
+    assert sql.index("stockhold_cart_item_put") < sql.index("COMMIT") < sql.index(
+        "pg_logical_emit_message"
+    ) < sql.index("stockhold_cart_shown")
+    assert Reservation.objects.get(cart_id=cart["id"]).quantity == 2
+
+
+def _refusals(cart, product, other_cart):
+    """PUTs that one round trip refuses, each with its code and status."""
+    return {
+        "wrong token": (cart["id"], product.pk, 1, other_cart["token"], 404, "cart_not_found"),
+        "no token": (cart["id"], product.pk, 1, None, 404, "cart_not_found"),
+        "no such cart": (str(uuid.uuid4()), product.pk, 1, cart["token"], 404, "cart_not_found"),
+        "no such product": (cart["id"], 2**62, 1, cart["token"], 404, "product_not_found"),
+        "too little stock": (cart["id"], product.pk, 101, cart["token"], 409, "insufficient_stock"),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "case", ["wrong token", "no token", "no such cart", "no such product", "too little stock"]
+)
+def test_a_refused_put_changes_nothing_and_leaves_the_connection_usable(api, held, case):
+    """On its own (autocommit), a refusal aborts the call's explicit transaction; the
+    service rolls it back, so the next request on the connection works."""
+    from django.db import connection
+
+    cart, product = held
+    other = api.post("/api/v1/carts/").json()
+    cart_id, product_id, quantity, token, status, code = _refusals(cart, product, other)[case]
+    response = item_put(api, cart_id, product_id, {"quantity": quantity}, token=token)
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert not connection.in_atomic_block
+    assert connection.connection.info.transaction_status == 0  # idle, not in a transaction
+    line = Reservation.objects.get(cart_id=cart["id"])
+    assert (line.quantity, line.status) == (1, "active")
+    assert Product.objects.get(pk=product.pk).inventory.reserved == 1
+    response = item_put(api, cart["id"], product.pk, {"quantity": 3}, token=cart["token"])
+    assert response.status_code == 200
+    assert Product.objects.get(pk=product.pk).inventory.reserved == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_off_sale_product_is_not_found_for_a_hold_but_its_line_can_be_removed(api, held):
+    cart, product = held
+    Product.objects.filter(pk=product.pk).update(is_active=False)
+    response = item_put(api, cart["id"], product.pk, {"quantity": 2}, token=cart["token"])
+    assert (response.status_code, response.json()["code"]) == (404, "product_not_found")
+    response = item_put(api, cart["id"], product.pk, {"quantity": 0}, token=cart["token"])
+    assert response.status_code == 200
+    assert response.json()["items"] == []
 
 
 @pytest.mark.django_db(transaction=True)

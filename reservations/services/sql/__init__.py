@@ -1,5 +1,5 @@
-"""SQL functions that implement writes, one `.sql` file each, and their installation
-(core.sql_files).
+"""SQL functions that implement writes, and the cart read a write answers with, one `.sql`
+file each, and their installation (core.sql_files).
 
 Each file holds one `CREATE OR REPLACE FUNCTION` statement and is the only source of its
 function. A change to a function is an edit of its file plus a migration that installs
@@ -21,6 +21,8 @@ SQL_FILES = SqlFiles(
         "expired_reclaim": "stockhold_expired_reclaim",
         "stock_take": "stockhold_stock_take",
         "hold_set": "stockhold_hold_set",
+        "cart_item_put": "stockhold_cart_item_put",
+        "cart_shown": "stockhold_cart_shown",
     },
 )
 # The name this app's migrations install their files by.

@@ -115,9 +115,12 @@ BEGIN
         WHERE id = line_id;
     END IF;
 
-    -- Sliding expiry of the cart's live holds; expired ones are not revived here.
+    -- Sliding expiry of the cart's other live holds; expired ones are not revived here.
+    -- The line itself was written above: a second version of its row would cost a second
+    -- entry in each of its indexes.
     UPDATE reservations_reservation SET expires_at = v_expires, updated_at = v_now
-    WHERE cart_id = p_cart AND status = 'active' AND expires_at > v_now;
+    WHERE cart_id = p_cart AND status = 'active' AND expires_at > v_now
+      AND id IS DISTINCT FROM line_id;
     IF FOUND OR p_quantity > 0 THEN
         cart_expires_at := v_expires;
     END IF;
