@@ -187,14 +187,16 @@ def _hold_execute(call: str, params: list) -> tuple[tuple, list[tuple]]:
             if connection.connection.info.transaction_status == TransactionStatus.INERROR:
                 cursor.execute("ROLLBACK")
             raise
-        # The results of BEGIN and SET come first.
-        while cursor.description is None:
-            cursor.nextset()
-        row = cursor.fetchone()
-        # Then those of COMMIT and the flush: no rows anyone reads.
-        cursor.nextset()
-        cursor.nextset()
-        return row, _rows_after(cursor)
+        # Every result is in: read them from the driver's cursor, past Django's wrapper of
+        # each call. BEGIN's and SET's come first, and after the hold's, COMMIT's and the
+        # flush's.
+        results = cursor.cursor
+        results.nextset()
+        results.nextset()
+        row = results.fetchone()
+        results.nextset()
+        results.nextset()
+        return row, _rows_after(results)
 
 
 def _rows_after(cursor) -> list[tuple]:
