@@ -160,7 +160,7 @@ _CART_ITEM_PUT_CALL = (
     "SELECT line_id, cart_expires_at FROM stockhold_cart_item_put(%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _STATEMENTS = {
-    # call: (inside a caller's transaction, on its own)
+    # The statements each call runs as: (inside a caller's transaction, on its own).
     _HOLD_SET_CALL: (_HOLD_SET_CALL, _EARLY_RELEASE.format(call=_HOLD_SET_CALL)),
     _CART_ITEM_PUT_CALL: (
         "; ".join((_CART_ITEM_PUT_CALL, CART_SHOWN_SQL)),
