@@ -317,8 +317,9 @@ class CartItemApi(APIView):
             )
             cart_changed.send(sender=self.__class__, cart=Cart(id=shown.id))
             return Response(cart_data(shown))
-        # Anything else is refused, with its errors in the order a client expects: the
-        # cart and token first, then the body, then the product.
+        # Anything else (most of it refused) takes the longer way, which answers errors in
+        # the order a client expects: the cart and token first, then the body, then the
+        # product.
         cart, product = _cart_and_product(request, cart_id, product_id)
         if not isinstance(request.data, dict):
             raise InvalidInput("The body must be a JSON object like {\"quantity\": 2}.")
