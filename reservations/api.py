@@ -113,13 +113,21 @@ def _cart_and_product(request, cart_id: str, product_id: str) -> tuple[Cart, Pro
     )
 
 
-def _quantity(data: dict) -> int:
-    """The quantity a cart line is set to; InvalidQuantity with the field's messages."""
-    quantity = data.get("quantity")
-    # The usual body is checked here without building the serializer; whatever else comes
-    # is checked, and refused with its messages, by CartItemInput.
+def _usual_quantity(data) -> int | None:
+    """The quantity of the usual body, `{"quantity": n}` with n in range, checked without
+    building the serializer; None for any other body."""
+    quantity = data.get("quantity") if isinstance(data, dict) else None
     if type(quantity) is int and 0 <= quantity <= settings.RESERVATION_MAX_QUANTITY:
         return quantity
+    return None
+
+
+def _quantity(data: dict) -> int:
+    """The quantity a cart line is set to; InvalidQuantity with the field's messages."""
+    quantity = _usual_quantity(data)
+    if quantity is not None:
+        return quantity
+    # Whatever else comes is checked, and refused with its messages, by CartItemInput.
     serializer = CartItemInput(data=data)
     if not serializer.is_valid():
         errors = serializer.errors
@@ -302,14 +310,8 @@ class CartItemApi(APIView):
         },
     )
     def put(self, request, cart_id: str, product_id: str):
-        data = request.data
-        quantity = data.get("quantity") if isinstance(data, dict) else None
-        product_pk = id_parse(product_id)
-        if (
-            type(quantity) is int
-            and 0 <= quantity <= settings.RESERVATION_MAX_QUANTITY
-            and product_pk is not None
-        ):
+        quantity, product_pk = _usual_quantity(request.data), id_parse(product_id)
+        if quantity is not None and product_pk is not None:
             # The usual request: the checks, the hold and the answer's read in one call.
             shown = hold_services.cart_item_put(
                 cart_id=cart_pk_parse(cart_id), token=_token(request), product_id=product_pk,

@@ -93,7 +93,7 @@ def cart_data(cart: CartShown, *, token: str | None = None) -> dict:
 
     Every cart request answers with it, and the serializers cost several times the rest
     of a cart GET; they stay to describe the answer in the OpenAPI schema, and
-    tests/reservations/test_cart_data.py holds the two to the same output.
+    tests/reservations/test_cart_reads.py holds the two to the same output.
     """
     data = {
         "id": str(cart.id),

@@ -159,21 +159,19 @@ _HOLD_SET_CALL = (
 _CART_ITEM_PUT_CALL = (
     "SELECT line_id, cart_expires_at FROM stockhold_cart_item_put(%s, %s, %s, %s, %s, %s, %s, %s)"
 )
-_STATEMENTS = {
-    # The statements each call runs as: (inside a caller's transaction, on its own).
-    _HOLD_SET_CALL: (_HOLD_SET_CALL, _EARLY_RELEASE.format(call=_HOLD_SET_CALL)),
-    _CART_ITEM_PUT_CALL: (
-        "; ".join((_CART_ITEM_PUT_CALL, CART_SHOWN_SQL)),
-        "; ".join((_EARLY_RELEASE.format(call=_CART_ITEM_PUT_CALL), CART_SHOWN_SQL)),
-    ),
-}
+# The statements of each call: (inside a caller's transaction, on its own).
+_HOLD_SET = (_HOLD_SET_CALL, _EARLY_RELEASE.format(call=_HOLD_SET_CALL))
+_CART_ITEM_PUT = (
+    "; ".join((_CART_ITEM_PUT_CALL, CART_SHOWN_SQL)),
+    "; ".join((_EARLY_RELEASE.format(call=_CART_ITEM_PUT_CALL), CART_SHOWN_SQL)),
+)
 
 
-def _hold_execute(call: str, params: list) -> tuple[tuple, list[tuple]]:
-    """Run `call`, a statement that holds, with what _STATEMENTS runs after it, in one round
-    trip; return the hold's row and the rows of the last statement after it (the cart's
-    rows of a PUT, else none)."""
-    in_caller, on_own = _STATEMENTS[call]
+def _hold_execute(statements: tuple[str, str], params: list) -> tuple[tuple, list[tuple]]:
+    """Run a hold's `statements` (_HOLD_SET, _CART_ITEM_PUT) in one round trip; return the
+    hold's row and the rows of the last statement after it (the cart's rows of a PUT, else
+    none)."""
+    in_caller, on_own = statements
     if connection.in_atomic_block:
         # Inside a caller's transaction, its commit is the durable one; a savepoint keeps
         # a refusal from aborting the caller's work.
@@ -231,7 +229,7 @@ def hold_set(
         raise ProductNotFound()
     try:
         (line_id, cart_expires_at), _ = _hold_execute(
-            _HOLD_SET_CALL,
+            _HOLD_SET,
             [
                 cart.pk,
                 product.pk,
@@ -295,7 +293,7 @@ def cart_item_put(
         cart_id,
     ]
     try:
-        _, rows = _hold_execute(_CART_ITEM_PUT_CALL, params)
+        _, rows = _hold_execute(_CART_ITEM_PUT, params)
     except DatabaseError as exc:
         error = _hold_set_error(
             exc,
