@@ -64,6 +64,11 @@ class _CartLimits:
             lifetime_seconds=settings.RESERVATION_MAX_CART_LIFETIME_SECONDS,
         )
 
+    def params(self) -> list:
+        """The hold's TTL and these limits, the last parameters of stockhold_hold_set and
+        of stockhold_cart_item_put."""
+        return [_ttl(), self.max_lines, self.max_units, timedelta(seconds=self.lifetime_seconds)]
+
 
 def _ttl() -> timedelta:
     return timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
@@ -202,6 +207,28 @@ def _rows_after(cursor) -> list[tuple]:
     return cursor.fetchall() if cursor.nextset() else []
 
 
+def _hold_run(
+    statements: tuple[str, str],
+    params: list,
+    *,
+    product_id: int,
+    sku: Callable[[], str],
+    quantity: int,
+    limits: _CartLimits,
+) -> tuple[tuple, list[tuple]]:
+    """_hold_execute, with the function's refusals raised as the domain errors
+    (_hold_set_error)."""
+    try:
+        return _hold_execute(statements, params)
+    except DatabaseError as exc:
+        error = _hold_set_error(
+            exc, product_id=product_id, sku=sku, quantity=quantity, limits=limits
+        )
+        if error is None:
+            raise
+        raise error from None
+
+
 def hold_set(
     *, cart: Cart, product: Product, quantity: int, now: datetime | None = None
 ) -> Hold | None:
@@ -227,27 +254,14 @@ def hold_set(
     limits = _CartLimits.current()
     if quantity > 0 and not product.is_active:
         raise ProductNotFound()
-    try:
-        (line_id, cart_expires_at), _ = _hold_execute(
-            _HOLD_SET,
-            [
-                cart.pk,
-                product.pk,
-                quantity,
-                now,
-                _ttl(),
-                limits.max_lines,
-                limits.max_units,
-                timedelta(seconds=limits.lifetime_seconds),
-            ],
-        )
-    except DatabaseError as exc:
-        error = _hold_set_error(
-            exc, product_id=product.pk, sku=lambda: product.sku, quantity=quantity, limits=limits
-        )
-        if error is None:
-            raise
-        raise error from None
+    (line_id, cart_expires_at), _ = _hold_run(
+        _HOLD_SET,
+        [cart.pk, product.pk, quantity, now, *limits.params()],
+        product_id=product.pk,
+        sku=lambda: product.sku,
+        quantity=quantity,
+        limits=limits,
+    )
     cart.expires_at = cart_expires_at
     if line_id is None:
         return None
@@ -281,28 +295,13 @@ def cart_item_put(
     """
     quantity = _validate_quantity(quantity)
     limits = _CartLimits.current()
-    params = [
-        cart_id,
-        token_hash(token or ""),
-        product_id,
-        quantity,
-        _ttl(),
-        limits.max_lines,
-        limits.max_units,
-        timedelta(seconds=limits.lifetime_seconds),
-        cart_id,
-    ]
-    try:
-        _, rows = _hold_execute(_CART_ITEM_PUT, params)
-    except DatabaseError as exc:
-        error = _hold_set_error(
-            exc,
-            product_id=product_id,
-            sku=lambda: Product.objects.values_list("sku", flat=True).get(pk=product_id),
-            quantity=quantity,
-            limits=limits,
-        )
-        if error is None:
-            raise
-        raise error from None
+    _, rows = _hold_run(
+        _CART_ITEM_PUT,
+        # The hold's parameters, then the cart read's.
+        [cart_id, token_hash(token or ""), product_id, quantity, *limits.params(), cart_id],
+        product_id=product_id,
+        sku=lambda: Product.objects.values_list("sku", flat=True).get(pk=product_id),
+        quantity=quantity,
+        limits=limits,
+    )
     return cart_shown_from_rows(cart_id, rows)
