@@ -119,8 +119,11 @@ def _figures(key: str, e: dict) -> str:
                      f"hold / cart read {e['hold_vs_cart_read']:.2f}")
         return text
     if key in ("http_hold_cpu_ms", "http_cart_cpu_ms"):
-        return (f"{e['endpoint']}: {e['sql_statements']} SQL statement(s), "
+        text = (f"{e['endpoint']}: {e['sql_statements']} SQL statement(s), "
                 f"{e['redis_round_trips']:g} Redis round trip(s)")
+        if e.get("live_cpu_ms_per_request") is not None:
+            text += f"; liveness GET {e['live_cpu_ms_per_request']:g} ms the same way"
+        return text
     if key == "drain_rate":
         return (f"{e['task_holds_per_s']} vs {e['hand_holds_per_s']} holds/s "
                 f"({e['holds']:,} holds)")
@@ -303,7 +306,11 @@ def markdown(document: dict, plotted: bool) -> str:
             f"- holds alongside ({dp['clients']} shoppers at {dp['rate_per_client']:g}/s each): "
             f"p99 {dp['p99_ms_without_drain']} ms without a drain, "
             f"{dp['p99_ms_during_task']} ms during the release task, "
-            f"{dp['p99_ms_during_hand']} ms during the hand-written drain.",
+            f"{dp['p99_ms_during_hand']} ms during the hand-written drain"
+            + (f", {dp['p99_ms_while_settling']} ms while the database settled after the "
+               f"release task ({dp['while_settling']['seconds']:g} s of vacuum and checkpoint, "
+               "before the second window without a drain)" if "while_settling" in dp
+               else "") + ".",
             f"- peak RSS of the release process: {dm['value']:.0f} MB "
             f"({dm['rss_before_drain_mb']:.0f} MB after start-up, before the first batch).",
             f"- counters after the drains: {dr['counter_drift_products']['task']} products "
